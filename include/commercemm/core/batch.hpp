@@ -1,0 +1,30 @@
+#pragma once
+// The unit of data every model call and task consumes.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace commercemm {
+
+/// A batch of B items. Any modality may be absent: an undefined tensor means "this batch has
+/// no such modality" (never zero-filled), so encoders and fusion skip it entirely.
+struct Batch {
+  torch::Tensor text_ids;   ///< [B, Lt] int64 token ids (padding id 0 where text_mask is 0)
+  torch::Tensor text_mask;  ///< [B, Lt] int64/bool, 1 = token, 0 = padding
+  torch::Tensor images;     ///< [B, 3, H, W] float, normalised
+  torch::Tensor product_ids;  ///< [B] int64: items sharing a product id are never negatives
+  std::vector<std::string> item_ids;  ///< [B] the manifest ids, for reports and embeddings
+
+  bool has_text() const { return text_ids.defined(); }
+  bool has_images() const { return images.defined(); }
+  /// B, read from whichever modality is present (0 for an empty batch).
+  std::int64_t size() const {
+    if (text_ids.defined()) return text_ids.size(0);
+    if (images.defined()) return images.size(0);
+    return 0;
+  }
+};
+
+}  // namespace commercemm
