@@ -21,6 +21,16 @@ if(COMMERCEMM_WERROR)
 endif()
 option(COMMERCEMM_PCH "Share one precompiled header of LibTorch across our targets" ON)
 
+# Where scripts/fetch-packages unpacks the npm packages that the data tests, benchmarks and
+# tools read. Defined identically for every target: g++ rejects a shared PCH when -D differs.
+set(COMMERCEMM_PACKAGES_DIR "${PROJECT_SOURCE_DIR}/.packages" CACHE PATH
+    "Where scripts/fetch-packages unpacks the npm packages the data tests read")
+# (The Boost ones are what Boost::unit_test_framework adds to the test targets.)
+set(COMMERCEMM_COMMON_DEFINITIONS
+    BOOST_TEST_DYN_LINK BOOST_ALL_NO_LIB BOOST_UNIT_TEST_FRAMEWORK_DYN_LINK
+    COMMERCEMM_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    COMMERCEMM_PACKAGES_DIR="${COMMERCEMM_PACKAGES_DIR}")
+
 # commercemm_add_executable(NAME SOURCES... [TORCH])
 # TORCH marks a target whose TUs include LibTorch, so it shares the precompiled header.
 function(commercemm_add_executable name)
@@ -28,6 +38,7 @@ function(commercemm_add_executable name)
   add_executable(${name} ${arg_UNPARSED_ARGUMENTS})
   target_link_libraries(${name} PRIVATE commercemm::commercemm)
   target_compile_options(${name} PRIVATE ${COMMERCEMM_WARNINGS})
+  target_compile_definitions(${name} PRIVATE ${COMMERCEMM_COMMON_DEFINITIONS})
   # The first target that asks for the PCH owns it; the others reuse it (flags must match).
   if(arg_TORCH AND COMMERCEMM_PCH)
     get_property(owner GLOBAL PROPERTY COMMERCEMM_PCH_OWNER)

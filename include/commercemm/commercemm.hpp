@@ -1,0 +1,21 @@
+#pragma once
+// The umbrella header: everything a training binary needs.
+//   #include <commercemm/commercemm.hpp>
+//   namespace cmm = commercemm;
+#include <commercemm/core/batch.hpp>
+#include <commercemm/core/config.hpp>
+#include <commercemm/core/config_io.hpp>
+#include <commercemm/core/error.hpp>
+#include <commercemm/core/model_config.hpp>
+#include <commercemm/core/version.hpp>
+#include <commercemm/encoders/encoder.hpp>
+#include <commercemm/encoders/text_transformer.hpp>
+#include <commercemm/encoders/vit.hpp>
+#include <commercemm/fusion/fusion.hpp>
+#include <commercemm/fusion/merged_attention.hpp>
+#include <commercemm/model.hpp>
+
+namespace commercemm {
+/// The paper's model: ViT image encoder, BERT-style text encoder, merged-attention fusion.
+using DefaultModel = Model<encoders::ViT, encoders::TextTransformer, fusion::MergedAttention>;
+}  // namespace commercemm

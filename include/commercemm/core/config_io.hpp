@@ -1,0 +1,207 @@
+#pragma once
+// Reading configs from TOML (toml++, used as a plain header) and writing them as JSON.
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#ifndef TOML_HEADER_ONLY
+#define TOML_HEADER_ONLY 1
+#endif
+#include <toml++/toml.h>
+#include <nlohmann/json.hpp>
+
+#include <commercemm/core/config.hpp>
+
+namespace commercemm {
+namespace detail {
+
+template <class T>
+concept ConfigStruct = requires(T& t) { visit_fields(t, [](const char*, auto&) {}); };
+
+inline std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1u : 0u)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+/// " (did you mean 'width'?)" when a valid key is close to `key`, else the list of valid keys.
+inline std::string suggest(const std::string& key, const std::vector<std::string>& valid) {
+  std::string best;
+  std::size_t best_distance = 3;  // farther than 2 edits is not a typo
+  for (const auto& v : valid) {
+    const auto d = edit_distance(key, v);
+    if (d < best_distance) best_distance = d, best = v;
+  }
+  if (!best.empty()) return " (did you mean '" + best + "'?)";
+  std::string all;
+  for (const auto& v : valid) all += (all.empty() ? "" : ", ") + v;
+  return " (valid keys: " + all + ")";
+}
+
+class TomlReader {
+ public:
+  explicit TomlReader(std::string file) : file_(std::move(file)) {}
+
+  template <ConfigStruct S> void read_table(const toml::table& table, S& out, const std::string& prefix) {
+    for (auto&& [key, node] : table) {
+      const std::string name(key.str());
+      bool found = false;
+      std::vector<std::string> valid;
+      visit_fields(out, [&](const char* field, auto& member) {
+        valid.emplace_back(field);
+        if (!found && name == field) {
+          found = true;
+          read_value(node, member, prefix + name);
+        }
+      });
+      if (!found) fail(node, prefix + name, "unknown key" + suggest(name, valid));
+    }
+  }
+
+  void read_value(const toml::node& node, std::int64_t& out, const std::string& key) {
+    if (!node.is_integer()) fail(node, key, "expected an integer, got " + type_name(node));
+    out = node.as_integer()->get();
+  }
+  void read_value(const toml::node& node, double& out, const std::string& key) {
+    if (node.is_integer()) out = static_cast<double>(node.as_integer()->get());
+    else if (node.is_floating_point()) out = node.as_floating_point()->get();
+    else fail(node, key, "expected a number, got " + type_name(node));
+  }
+  void read_value(const toml::node& node, std::string& out, const std::string& key) {
+    if (!node.is_string()) fail(node, key, "expected a string, got " + type_name(node));
+    out = node.as_string()->get();
+  }
+  void read_value(const toml::node& node, bool& out, const std::string& key) {
+    if (!node.is_boolean()) fail(node, key, "expected true or false, got " + type_name(node));
+    out = node.as_boolean()->get();
+  }
+  template <ConfigStruct S> void read_value(const toml::node& node, S& out, const std::string& key) {
+    if (!node.is_table()) fail(node, key, "expected a table, got " + type_name(node));
+    read_table(*node.as_table(), out, key + ".");
+  }
+
+  [[noreturn]] void fail(const toml::node& node, const std::string& key, const std::string& what) const {
+    throw Error(Location{file_, static_cast<std::int64_t>(node.source().begin.line), key}, what);
+  }
+  const std::string& file() const { return file_; }
+
+ private:
+  static std::string type_name(const toml::node& node) {
+    std::ostringstream s;
+    s << node.type();
+    return s.str();
+  }
+  std::string file_;
+};
+
+/// Applies a parsed TOML document on top of `config` (presets first, then keys).
+inline void apply_toml(const toml::table& doc, Config& config, TomlReader& reader) {
+  for (auto&& [key, node] : doc) {
+    const std::string name(key.str());
+    if (name == "model") {
+      if (!node.is_table()) reader.fail(node, "model", "expected a table");
+      const auto& model = *node.as_table();
+      // The preset sets every size; the other keys of [model] then override it.
+      if (const auto* preset = model.get("preset")) {
+        std::string preset_name;
+        reader.read_value(*preset, preset_name, "model.preset");
+        try {
+          config.model = presets::model(preset_name);
+        } catch (const Error& e) {
+          reader.fail(*preset, "model.preset", e.message());
+        }
+      }
+      reader.read_table(model, config.model, "model.");
+    } else if (name == "data") {
+      reader.read_value(node, config.data, "data");
+    } else if (name == "train") {
+      reader.read_value(node, config.train, "train");
+    } else if (name == "tasks") {
+      if (!node.is_table()) reader.fail(node, "tasks", "expected a table of [tasks.<name>] tables");
+      for (auto&& [task, table] : *node.as_table())
+        reader.read_value(table, config.tasks[std::string(task.str())], "tasks." + std::string(task.str()));
+    } else {
+      reader.fail(node, name, "unknown table" + suggest(name, {"model", "data", "train", "tasks"}));
+    }
+  }
+}
+
+inline toml::table parse_toml(const std::string& text, const std::string& file) {
+  try {
+    return toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    throw Error(Location{file, static_cast<std::int64_t>(e.source().begin.line), ""},
+                "TOML syntax error: " + std::string(e.description()));
+  }
+}
+
+}  // namespace detail
+
+/// Reads a TOML config. Every key is checked: an unknown key, a value of the wrong type or
+/// an invalid size throws commercemm::Error naming the file, line and key.
+inline Config load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(Location{path, 0, ""}, "cannot open config file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  Config config;
+  detail::TomlReader reader(path);
+  detail::apply_toml(detail::parse_toml(text.str(), path), config, reader);
+  validate(config, path);
+  return config;
+}
+
+/// Applies one "key=value" override (value in TOML syntax: 128, 3e-4, "bf16", true), as the
+/// command line's --set does. The result is validated again.
+inline void apply_override(Config& config, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw Error(Location{"--set", 0, assignment}, "expected key=value, e.g. train.steps=100");
+  const std::string key = assignment.substr(0, eq);
+  const std::string value = assignment.substr(eq + 1);
+  // Bare words are taken as strings so that --set train.precision=bf16 works unquoted.
+  const bool bare_word = !value.empty() && std::isalpha(static_cast<unsigned char>(value[0])) &&
+                         value != "true" && value != "false" && value.find_first_of("\"'") == std::string::npos;
+  const std::string line = key + " = " + (bare_word ? "\"" + value + "\"" : value);
+  detail::TomlReader reader("--set " + assignment);
+  detail::apply_toml(detail::parse_toml(line, "--set " + assignment), config, reader);
+  validate(config, "--set " + assignment);
+}
+
+namespace detail {
+template <class S> nlohmann::json to_json(S& s) {
+  nlohmann::json j = nlohmann::json::object();
+  visit_fields(s, [&](const char* name, auto& member) {
+    if constexpr (ConfigStruct<std::remove_cvref_t<decltype(member)>>) j[name] = to_json(member);
+    else j[name] = member;
+  });
+  return j;
+}
+}  // namespace detail
+
+/// The whole config as JSON (for run metadata and `describe --json`).
+inline nlohmann::json to_json(Config config) {
+  nlohmann::json j;
+  j["model"] = detail::to_json(config.model);
+  j["data"] = detail::to_json(config.data);
+  j["train"] = detail::to_json(config.train);
+  j["tasks"] = nlohmann::json::object();
+  for (auto& [name, task] : config.tasks) j["tasks"][name] = detail::to_json(task);
+  return j;
+}
+inline nlohmann::json to_json(ModelConfig config) { return detail::to_json(config); }
+
+}  // namespace commercemm

@@ -1,0 +1,65 @@
+#pragma once
+// The Encoder concepts: what cmm::Model<ImageEncoder, TextEncoder, Fusion> needs from the
+// first two template arguments. encoders::ViT and encoders::TextTransformer satisfy them; a
+// user's own encoder does too if it provides the members below.
+#include <concepts>
+#include <cstdint>
+#include <string>
+
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include <commercemm/core/model_config.hpp>
+
+namespace commercemm {
+
+/// "[2, 3, 64, 64]": tensor shapes in error messages.
+inline std::string shape_string(const torch::Tensor& t) {
+  if (!t.defined()) return "undefined";
+  std::string out = "[";
+  for (std::int64_t i = 0; i < t.dim(); ++i) out += (i ? ", " : "") + std::to_string(t.size(i));
+  return out + "]";
+}
+
+/// The token-level output of an encoder or of the fusion stack.
+struct TokenSequence {
+  torch::Tensor tokens;  ///< [B, L, W]; position 0 is the sequence's CLS. Undefined = absent.
+  torch::Tensor valid;   ///< [B, L] bool, true = real token; undefined = every token is real.
+
+  bool defined() const { return tokens.defined(); }
+  /// [B, W]: the CLS state, what the embedding heads read.
+  torch::Tensor cls() const { return tokens.select(1, 0); }
+};
+
+namespace encoders {
+
+/// An image encoder is a torch::nn::ModuleHolder (TORCH_MODULE style) whose module
+///  - is constructible from an ImageEncoderConfig;
+///  - forward(images [B, 3, H, W] float, patch_mask [B, N] bool or undefined) -> TokenSequence
+///    [B, 1 + N, W] (CLS first); where patch_mask is true the patch is replaced by a learned
+///    mask token (masked image modelling);
+///  - width() -> W and num_patches() -> N.
+template <class E>
+concept ImageEncoder = std::constructible_from<E, const ImageEncoderConfig&> &&
+    requires(E e, const torch::Tensor& t) {
+      { e->forward(t, t) } -> std::same_as<TokenSequence>;
+      { e->width() } -> std::convertible_to<std::int64_t>;
+      { e->num_patches() } -> std::convertible_to<std::int64_t>;
+    };
+
+/// A text encoder is a ModuleHolder whose module
+///  - is constructible from a TextEncoderConfig;
+///  - forward(ids [B, L] int64, mask [B, L] (1 = token)) -> TokenSequence [B, 1 + L, W] with
+///    its own CLS first and `valid` set from the mask;
+///  - width() -> W, and token_embedding() -> the [V, W] input embedding matrix (masked
+///    language modelling ties its output layer to it).
+template <class E>
+concept TextEncoder = std::constructible_from<E, const TextEncoderConfig&> &&
+    requires(E e, const torch::Tensor& t) {
+      { e->forward(t, t) } -> std::same_as<TokenSequence>;
+      { e->width() } -> std::convertible_to<std::int64_t>;
+      { e->token_embedding() } -> std::convertible_to<torch::Tensor>;
+    };
+
+}  // namespace encoders
+}  // namespace commercemm

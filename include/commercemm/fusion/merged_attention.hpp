@@ -1,0 +1,118 @@
+#pragma once
+// fusion::MergedAttention: one stack of pre-LN transformer layers over the concatenated text
+// and image tokens, with modality-type embeddings, and a split point (see FusionSplit).
+//
+// The multimodal representation is the mean of the fused text CLS and the fused image CLS.
+// Unlike a separate fusion CLS token it is defined for every split, including the two-tower
+// split where no layer is joint, and for inputs with only one modality.
+#include <string>
+#include <vector>
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/types.h>
+
+#include <commercemm/core/error.hpp>
+#include <commercemm/fusion/fusion.hpp>
+#include <commercemm/nn/transformer_block.hpp>
+
+namespace commercemm::fusion {
+
+class MergedAttentionImpl : public torch::nn::Cloneable<MergedAttentionImpl> {
+ public:
+  MergedAttentionImpl(const FusionConfig& config, std::int64_t text_width, std::int64_t image_width)
+      : config_(config), text_width_(text_width), image_width_(image_width) {
+    reset();
+  }
+
+  void reset() override {
+    const auto w = config_.width;
+    text_in = register_module("text_in", torch::nn::Linear(text_width_, w));
+    image_in = register_module("image_in", torch::nn::Linear(image_width_, w));
+    modality_type = register_parameter("modality_type", torch::zeros({2, w}));  // 0 text, 1 image
+    blocks = register_module("blocks", torch::nn::ModuleList());
+    for (std::int64_t i = 0; i < config_.layers; ++i)
+      blocks->push_back(nn::TransformerBlock(
+          nn::BlockOptions{w, config_.heads, config_.mlp_ratio, config_.dropout}));
+    norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({w}).eps(1e-6)));
+    nn::init_weights(*this);
+  }
+
+  FusionOutput forward(const TokenSequence& text, const TokenSequence& image, FusionSplit split = {}) {
+    if (!text.defined() && !image.defined())
+      throw Error(Location{"", 0, "fusion"}, "needs text, image or both; got neither");
+    if (split.layers_alone < 0 || split.layers_alone > depth())
+      throw Error(Location{"", 0, "fusion_split"},
+                  "must be in [0, " + std::to_string(depth()) + "] (model.fusion.layers), got " +
+                      std::to_string(split.layers_alone));
+    torch::Tensor t, i;
+    if (text.defined()) t = text_in(text.tokens) + modality_type[0];
+    if (image.defined()) i = image_in(image.tokens) + modality_type[1];
+    const auto text_allowed = nn::attention_mask(text.valid);
+    const auto image_allowed = nn::attention_mask(image.valid);
+
+    std::int64_t layer = 0;
+    for (; layer < split.layers_alone; ++layer) {  // each modality alone, shared weights
+      auto& block = *blocks[layer]->as<nn::TransformerBlock>();
+      if (t.defined()) t = block.forward(t, text_allowed);
+      if (i.defined()) i = block.forward(i, image_allowed);
+    }
+    if (layer < depth()) {  // jointly over [text; image]
+      const auto lt = t.defined() ? t.size(1) : 0;
+      auto x = joined(t, i);
+      const auto allowed = nn::attention_mask(joined_valid(text, image, t, i));
+      for (; layer < depth(); ++layer) x = blocks[layer]->as<nn::TransformerBlock>()->forward(x, allowed);
+      if (t.defined()) t = x.narrow(1, 0, lt);
+      if (i.defined()) i = x.narrow(1, lt, x.size(1) - lt);
+    }
+
+    FusionOutput out;
+    std::vector<torch::Tensor> cls;
+    if (t.defined()) {
+      out.text = {norm(t), text.valid};
+      cls.push_back(out.text.cls());
+    }
+    if (i.defined()) {
+      out.image = {norm(i), image.valid};
+      cls.push_back(out.image.cls());
+    }
+    out.pooled = cls.size() == 1 ? cls[0] : (cls[0] + cls[1]) * 0.5;
+    return out;
+  }
+
+  std::int64_t width() const { return config_.width; }
+  std::int64_t depth() const { return config_.layers; }
+  const FusionConfig& config() const { return config_; }
+
+  torch::nn::Linear text_in{nullptr}, image_in{nullptr};
+  torch::Tensor modality_type;
+  torch::nn::ModuleList blocks{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+
+ private:
+  static torch::Tensor joined(const torch::Tensor& t, const torch::Tensor& i) {
+    if (!t.defined()) return i;
+    if (!i.defined()) return t;
+    return torch::cat({t, i}, 1);
+  }
+  // [B, Lt + Li] validity of the joined sequence, or undefined when every token is real.
+  static torch::Tensor joined_valid(const TokenSequence& text, const TokenSequence& image,
+                                    const torch::Tensor& t, const torch::Tensor& i) {
+    if (!text.valid.defined() && !image.valid.defined()) return {};
+    auto all = [](const torch::Tensor& x) {
+      return torch::ones({x.size(0), x.size(1)}, x.options().dtype(torch::kBool));
+    };
+    std::vector<torch::Tensor> parts;
+    if (t.defined()) parts.push_back(text.valid.defined() ? text.valid : all(t));
+    if (i.defined()) parts.push_back(image.valid.defined() ? image.valid : all(i));
+    return torch::cat(parts, 1);
+  }
+
+  FusionConfig config_;
+  std::int64_t text_width_, image_width_;
+};
+TORCH_MODULE(MergedAttention);
+
+}  // namespace commercemm::fusion

@@ -1,0 +1,71 @@
+#pragma once
+// The pre-LN transformer block every stack in the model is made of:
+//   x = x + drop(attn(LN(x)));  x = x + drop(mlp(LN(x)))
+// Pre-LN keeps gradients well-scaled without a long warm-up (Xiong et al., 2020).
+#include <cstdint>
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/types.h>
+
+#include <commercemm/nn/attention.hpp>
+
+namespace commercemm::nn {
+
+struct BlockOptions {
+  std::int64_t width = 256;
+  std::int64_t heads = 4;
+  std::int64_t mlp_ratio = 4;
+  double dropout = 0.0;
+};
+
+class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
+ public:
+  explicit TransformerBlockImpl(BlockOptions options) : options_(options) { reset(); }
+
+  void reset() override {
+    const auto w = options_.width;
+    norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({w}).eps(1e-6)));
+    attn = register_module("attn", SelfAttention(w, options_.heads, options_.dropout));
+    norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({w}).eps(1e-6)));
+    fc1 = register_module("fc1", torch::nn::Linear(w, w * options_.mlp_ratio));
+    fc2 = register_module("fc2", torch::nn::Linear(w * options_.mlp_ratio, w));
+    drop = register_module("drop", torch::nn::Dropout(options_.dropout));
+  }
+
+  /// x [B, L, W]; allowed from attention_mask() (or undefined) -> [B, L, W].
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& allowed = {}) {
+    auto h = x + drop(attn(norm1(x), allowed));
+    return h + drop(fc2(drop(torch::gelu(fc1(norm2(h))))));
+  }
+
+  const BlockOptions& options() const { return options_; }
+
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  SelfAttention attn{nullptr};
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  torch::nn::Dropout drop{nullptr};
+
+ private:
+  BlockOptions options_;
+};
+TORCH_MODULE(TransformerBlock);
+
+/// ViT/BERT initialisation: N(0, 0.02) weights, zero biases, unit LayerNorm.
+inline void init_weights(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : module.named_parameters()) {
+    const auto& name = item.key();
+    auto& p = item.value();
+    const bool is_norm = name.find("norm") != std::string::npos;
+    if (name.ends_with("bias")) p.zero_();
+    else if (is_norm) p.fill_(1.0);
+    else p.normal_(0.0, 0.02);
+  }
+}
+
+}  // namespace commercemm::nn
