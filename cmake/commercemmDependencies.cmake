@@ -4,6 +4,12 @@
 include_guard(GLOBAL)
 include(CMakeFindDependencyMacro)
 
+# Under FetchContent we are a subdirectory, and imported targets are visible only in the
+# directory that found them; the consumer links commercemm from its own directory, so every
+# target found here must be global.
+set(_commercemm_saved_targets_global ${CMAKE_FIND_PACKAGE_TARGETS_GLOBAL})
+set(CMAKE_FIND_PACKAGE_TARGETS_GLOBAL ON)
+
 # LibTorch. Debian installs its config under the multiarch cmake directory; a pip or
 # downloaded LibTorch is found through CMAKE_PREFIX_PATH or Torch_DIR.
 if(NOT TARGET torch)
@@ -40,7 +46,7 @@ function(_commercemm_header_target target header suffix hint)
   if(NOT _dir)
     message(FATAL_ERROR "commercemm needs ${header} (${hint}).")
   endif()
-  add_library(${target} INTERFACE IMPORTED)
+  add_library(${target} INTERFACE IMPORTED GLOBAL)
   set_target_properties(${target} PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_dir}")
   unset(_dir CACHE)
 endfunction()
@@ -53,8 +59,10 @@ if(NOT TARGET commercemm::utf8proc)
   if(NOT COMMERCEMM_UTF8PROC_INCLUDE_DIR OR NOT COMMERCEMM_UTF8PROC_LIBRARY)
     message(FATAL_ERROR "commercemm needs utf8proc (Debian: apt-get install libutf8proc-dev).")
   endif()
-  add_library(commercemm::utf8proc UNKNOWN IMPORTED)
+  add_library(commercemm::utf8proc UNKNOWN IMPORTED GLOBAL)
   set_target_properties(commercemm::utf8proc PROPERTIES
     IMPORTED_LOCATION "${COMMERCEMM_UTF8PROC_LIBRARY}"
     INTERFACE_INCLUDE_DIRECTORIES "${COMMERCEMM_UTF8PROC_INCLUDE_DIR}")
 endif()
+
+set(CMAKE_FIND_PACKAGE_TARGETS_GLOBAL ${_commercemm_saved_targets_global})

@@ -7,7 +7,6 @@ function(run)
   endif()
 endfunction()
 
-string(REPLACE "\\;" ";" ARGS "${ARGS}")
 file(REMOVE_RECURSE "${WORK}")
 if(STEP STREQUAL "fetchcontent")
   run(${CMAKE_COMMAND} -S "${PROJECT_DIR}" -B "${WORK}/build" ${ARGS}
