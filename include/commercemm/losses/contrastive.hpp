@@ -1,0 +1,59 @@
+#pragma once
+// InfoNCE over a batch: row i of `queries` should match row i of `keys` against every other
+// key. Keys of the same product as the query are not negatives (they are left out of the
+// denominator), and rows whose query is missing a modality are left out of the mean.
+#include <cstdint>
+
+#include <torch/types.h>
+
+#include <commercemm/losses/gather.hpp>
+#include <commercemm/losses/loss.hpp>
+
+namespace commercemm::losses {
+
+struct InfoNceOptions {
+  torch::Tensor query_products;  ///< [B] int64 product ids of the queries, or undefined
+  torch::Tensor key_products;    ///< [B] int64 product ids of the keys, or undefined
+  torch::Tensor valid_rows;      ///< [B] bool: which queries take part, or undefined for all
+};
+
+/// queries [B, D], keys [B, D] (L2-normalised), temperature [] or double
+///   -> loss [] and logits [B, B_total] (queries against every gathered key).
+template <gather::GatherPolicy Gather = gather::Local>
+LossOutput info_nce(const torch::Tensor& queries, const torch::Tensor& keys,
+                    const torch::Tensor& temperature, const InfoNceOptions& options = {},
+                    const Gather& gather = {}) {
+  const auto b = queries.size(0);
+  const auto all_keys = gather.all(keys);
+  auto logits = torch::matmul(queries, all_keys.t()) / temperature;
+  auto targets = torch::arange(b, queries.options().dtype(torch::kLong)) + gather.offset(b);
+  if (options.query_products.defined() && options.key_products.defined()) {
+    auto same = options.query_products.unsqueeze(1).eq(gather.all(options.key_products).unsqueeze(0));
+    same.scatter_(1, targets.unsqueeze(1), false);  // the positive itself stays
+    logits = logits.masked_fill(same, -1e9);
+  }
+  auto per_row = -torch::log_softmax(logits, 1).gather(1, targets.unsqueeze(1)).squeeze(1);
+  torch::Tensor loss;
+  if (options.valid_rows.defined()) {
+    const auto weight = options.valid_rows.to(per_row.dtype());
+    loss = (per_row * weight).sum() / weight.sum().clamp_min(1.0);
+  } else {
+    loss = per_row.mean();
+  }
+  return {loss, logits, {}};
+}
+
+/// Symmetric InfoNCE (CLIP/ITC): the mean of a->b and b->a. Every row takes part in both
+/// directions (options.valid_rows must be undefined: a missing query is also a missing key).
+template <gather::GatherPolicy Gather = gather::Local>
+LossOutput symmetric_info_nce(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& temperature,
+                              const InfoNceOptions& options = {}, const Gather& gather = {}) {
+  TORCH_CHECK(!options.valid_rows.defined(), "symmetric_info_nce: valid_rows is for one-way InfoNCE");
+  auto ab = info_nce(a, b, temperature, options, gather);
+  InfoNceOptions reversed{options.key_products, options.query_products, {}};
+  auto ba = info_nce(b, a, temperature, reversed, gather);
+  return {(ab.loss + ba.loss) * 0.5, ab.logits,
+          {{"a_to_b", ab.loss.detach()}, {"b_to_a", ba.loss.detach()}}};
+}
+
+}  // namespace commercemm::losses

@@ -1,0 +1,89 @@
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+
+#include <torch/types.h>
+
+#include <commercemm/losses/contrastive.hpp>
+#include <commercemm/losses/distillation.hpp>
+
+namespace losses = commercemm::losses;
+
+namespace {
+double item(const torch::Tensor& t) { return t.item<double>(); }
+torch::Tensor t1(double v) { return torch::tensor(v, torch::kDouble); }
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(loss_values)
+
+BOOST_AUTO_TEST_CASE(info_nce_by_hand) {
+  // q = [[1,0],[0,1]], k = [[1,0],[0.6,0.8]], temperature 0.5.
+  auto q = torch::tensor({1.0, 0.0, 0.0, 1.0}, torch::kDouble).view({2, 2});
+  auto k = torch::tensor({1.0, 0.0, 0.6, 0.8}, torch::kDouble).view({2, 2});
+  // logits row 0: [2, 1.2], row 1: [0, 1.6]
+  const double row0 = -2.0 + std::log(std::exp(2.0) + std::exp(1.2));
+  const double row1 = -1.6 + std::log(std::exp(0.0) + std::exp(1.6));
+  auto out = losses::info_nce(q, k, t1(0.5));
+  BOOST_TEST(item(out.loss) == (row0 + row1) / 2, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(out.logits.sizes() == torch::IntArrayRef({2, 2}));
+
+  // Only row 1 valid.
+  losses::InfoNceOptions only_second{{}, {}, torch::tensor({false, true})};
+  BOOST_TEST(item(losses::info_nce(q, k, t1(0.5), only_second).loss) == row1, boost::test_tools::tolerance(1e-12));
+
+  // Same product: key 1 is not a negative of query 0 (and vice versa): both rows become 0 loss.
+  auto products = torch::tensor({7, 7}, torch::kLong);
+  losses::InfoNceOptions same{products, products, {}};
+  BOOST_TEST(item(losses::info_nce(q, k, t1(0.5), same).loss) == 0.0, boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(symmetric_info_nce_by_hand) {
+  auto a = torch::tensor({1.0, 0.0, 0.0, 1.0}, torch::kDouble).view({2, 2});
+  auto b = torch::tensor({1.0, 0.0, 0.6, 0.8}, torch::kDouble).view({2, 2});
+  // b->a logits (t = 1): row 0 [1, 0], row 1 [0.6, 0.8]
+  const double ab = ((-1.0 + std::log(std::exp(1.0) + std::exp(0.6))) + (-0.8 + std::log(1.0 + std::exp(0.8)))) / 2;
+  const double ba = ((-1.0 + std::log(std::exp(1.0) + 1.0)) + (-0.8 + std::log(std::exp(0.6) + std::exp(0.8)))) / 2;
+  auto out = losses::symmetric_info_nce(a, b, t1(1.0));
+  BOOST_TEST(item(out.loss) == (ab + ba) / 2, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(item(out.parts.at("a_to_b")) == ab, boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(identical_batch_gives_log_b_not_nan) {
+  auto x = torch::ones({4, 8}, torch::kDouble) / std::sqrt(8.0);
+  auto out = losses::symmetric_info_nce(x, x, t1(0.07));
+  BOOST_TEST(item(out.loss) == std::log(4.0), boost::test_tools::tolerance(1e-9));
+}
+
+BOOST_AUTO_TEST_CASE(kl_by_hand) {
+  // Teacher logits [0, ln 3] at T=1 -> p = [0.25, 0.75]; student logits 0 -> q = [0.5, 0.5].
+  auto teacher = torch::tensor({0.0, std::log(3.0)}, torch::kDouble).view({1, 2});
+  auto student = torch::zeros({1, 2}, torch::kDouble);
+  losses::KlOptions unit{1.0, 1.0};
+  const double expected = 0.25 * std::log(0.25 / 0.5) + 0.75 * std::log(0.75 / 0.5);
+  auto out = losses::kl_distillation(student, teacher, {}, unit);
+  BOOST_TEST(item(out.loss) == expected, boost::test_tools::tolerance(1e-12));
+  const double entropy = -(0.25 * std::log(0.25) + 0.75 * std::log(0.75));
+  BOOST_TEST(item(out.parts.at("teacher_entropy")) == entropy, boost::test_tools::tolerance(1e-12));
+  // Centring by the teacher's own logits makes the teacher uniform.
+  auto centred = losses::kl_distillation(student, teacher, teacher[0], unit);
+  BOOST_TEST(item(centred.loss) == 0.0, boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(feature_regression_by_hand) {
+  auto target = torch::tensor({1.0, 3.0}, torch::kDouble).view({1, 2});  // normalised: [-1, 1]
+  auto prediction = torch::tensor({0.0, 0.0}, torch::kDouble).view({1, 2});
+  BOOST_TEST(item(losses::feature_regression(prediction, target).loss) == 1.0, boost::test_tools::tolerance(1e-5));
+}
+
+BOOST_AUTO_TEST_CASE(masked_cross_entropy_and_binary_match_by_hand) {
+  auto logits = torch::tensor({0.0, 0.0, 2.0, 0.0}, torch::kDouble).view({2, 2});
+  auto targets = torch::tensor({1, -100}, torch::kLong);
+  BOOST_TEST(item(losses::masked_cross_entropy(logits, targets).loss) == std::log(2.0),
+             boost::test_tools::tolerance(1e-12));
+  auto match = torch::tensor({0.0, 2.0}, torch::kDouble);
+  auto labels = torch::tensor({1, 0}, torch::kLong);
+  const double expected = (std::log(2.0) + std::log1p(std::exp(2.0))) / 2;
+  BOOST_TEST(item(losses::binary_match(match, labels).loss) == expected, boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
