@@ -15,6 +15,11 @@ struct Batch {
   torch::Tensor text_mask;  ///< [B, Lt] int64/bool, 1 = token, 0 = padding
   torch::Tensor images;     ///< [B, 3, H, W] float, normalised
   torch::Tensor product_ids;  ///< [B] int64: items sharing a product id are never negatives
+  /// [B] bool, for batches that mix items with and without a modality (retrieval sources: a
+  /// query has no image). Rows marked false hold padding (zeros, an empty text) and take part
+  /// in no loss. Undefined = every row has the modality (when its tensor is defined).
+  torch::Tensor text_present;
+  torch::Tensor image_present;
   std::vector<std::string> item_ids;  ///< [B] the manifest ids, for reports and embeddings
 
   bool has_text() const { return text_ids.defined(); }

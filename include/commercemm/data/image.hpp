@@ -1,0 +1,268 @@
+#pragma once
+// Image files to model-ready tensors: decode (PNG, JPEG) with stb, composite alpha on white,
+// optionally augment (random resized crop, horizontal flip), resample, normalise.
+//
+// Every function is free of shared state (stb's error string is thread-local), so a loader can
+// call them from several background threads; each thread brings its own random generator.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include <commercemm/core/error.hpp>
+
+// stb is compiled into every TU that includes this header as private static functions, so the
+// library stays header-only and never clashes with another copy of stb in the program.
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wall"
+#pragma GCC diagnostic ignored "-Wextra"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wconversion"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wdouble-promotion"
+#pragma GCC diagnostic ignored "-Wcast-qual"
+#endif
+#ifndef STB_IMAGE_STATIC
+#define STB_IMAGE_STATIC
+#endif
+#ifndef STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_IMPLEMENTATION
+#endif
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_NO_STDIO  // we read files ourselves: std::filesystem paths, and errors that name them
+#include <stb/stb_image.h>
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+namespace commercemm::data {
+
+/// How images become tensors. The mean and stddev are ImageNet's (per RGB channel, on values in
+/// [0, 1]), the usual choice for ViTs; white (the emoji background) maps to about (2.25, 2.43, 2.64).
+struct ImageOptions {
+  std::int64_t size = 64;                              ///< output H = W (the model's image_size)
+  std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
+  std::array<float, 3> stddev{0.229f, 0.224f, 0.225f};
+};
+
+/// Training-time augmentations; pass none() (or call the overload without one) for evaluation.
+struct Augmentation {
+  bool random_resized_crop = true;
+  double min_area = 0.6;              ///< crop area as a fraction of the image, drawn in [min_area, max_area]
+  double max_area = 1.0;
+  double min_aspect = 3.0 / 4.0;      ///< crop width / height, drawn log-uniformly
+  double max_aspect = 4.0 / 3.0;
+  bool horizontal_flip = true;
+  double flip_probability = 0.5;
+
+  static Augmentation none() { return {.random_resized_crop = false, .horizontal_flip = false}; }
+};
+
+/// A decoded image: RGB floats in [0, 1], alpha already composited on white; [H, W, 3] row-major.
+struct RgbImage {
+  int width = 0;
+  int height = 0;
+  std::vector<float> pixels;
+};
+
+/// The generator augmentations draw from. mt19937_64's output is fixed by the standard, and the
+/// draws below avoid std::*_distribution (whose results differ between standard libraries), so a
+/// seed gives the same crops everywhere.
+using ImageRng = std::mt19937_64;
+
+namespace detail {
+
+inline double uniform01(ImageRng& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+inline double uniform(ImageRng& rng, double low, double high) { return low + (high - low) * uniform01(rng); }
+
+/// Source pixel weights for each output pixel along one axis: a triangle filter widened by the
+/// downscale factor (antialiased when shrinking, bilinear when enlarging), clamped at the edges.
+struct AxisWeights {
+  std::vector<int> first;           ///< per output pixel: index into taps
+  std::vector<int> count;
+  std::vector<int> source;          ///< source pixel of each tap
+  std::vector<float> weight;
+};
+
+inline AxisWeights axis_weights(int source_size, double start, double length, int out_size) {
+  AxisWeights w;
+  const double scale = length / out_size;
+  const double support = std::max(scale, 1.0);
+  for (int i = 0; i < out_size; ++i) {
+    const double center = start + (i + 0.5) * scale;  // in source pixel units, pixel j spans [j, j+1)
+    const int lo = static_cast<int>(std::floor(center - support));
+    const int hi = static_cast<int>(std::ceil(center + support));
+    w.first.push_back(static_cast<int>(w.source.size()));
+    double total = 0;
+    const std::size_t begin = w.weight.size();
+    for (int j = lo; j <= hi; ++j) {
+      const double t = 1.0 - std::abs(j + 0.5 - center) / support;
+      if (t <= 0) continue;
+      w.source.push_back(std::clamp(j, 0, source_size - 1));
+      w.weight.push_back(static_cast<float>(t));
+      total += t;
+    }
+    if (w.weight.size() == begin) {  // a degenerate crop: take the nearest pixel
+      w.source.push_back(std::clamp(static_cast<int>(center), 0, source_size - 1));
+      w.weight.push_back(1.0f);
+      total = 1.0;
+    }
+    for (std::size_t k = begin; k < w.weight.size(); ++k) w.weight[k] = static_cast<float>(w.weight[k] / total);
+    w.count.push_back(static_cast<int>(w.weight.size() - begin));
+  }
+  return w;
+}
+
+/// Resamples the region [x0, x0+cw) x [y0, y0+ch) of `image` to size x size, writes it
+/// normalised and channel-first into `out` ([3, size, size]), mirrored when `flip`.
+inline void resample_into(const RgbImage& image, double x0, double y0, double cw, double ch, bool flip,
+                          const ImageOptions& options, float* out) {
+  const int size = static_cast<int>(options.size);
+  const auto wx = axis_weights(image.width, x0, cw, size);
+  const auto wy = axis_weights(image.height, y0, ch, size);
+  // Horizontal pass: [H_src, size, 3].
+  std::vector<float> rows(static_cast<std::size_t>(image.height) * size * 3, 0.0f);
+  for (int y = 0; y < image.height; ++y) {
+    const float* src = image.pixels.data() + static_cast<std::size_t>(y) * image.width * 3;
+    float* dst = rows.data() + static_cast<std::size_t>(y) * size * 3;
+    for (int x = 0; x < size; ++x) {
+      float r = 0, g = 0, b = 0;
+      for (int k = wx.first[x]; k < wx.first[x] + wx.count[x]; ++k) {
+        const float* p = src + static_cast<std::size_t>(wx.source[k]) * 3;
+        r += wx.weight[k] * p[0], g += wx.weight[k] * p[1], b += wx.weight[k] * p[2];
+      }
+      const int ox = flip ? size - 1 - x : x;
+      dst[ox * 3 + 0] = r, dst[ox * 3 + 1] = g, dst[ox * 3 + 2] = b;
+    }
+  }
+  // Vertical pass, then normalise into channel-first output.
+  const std::size_t plane = static_cast<std::size_t>(size) * size;
+  for (int y = 0; y < size; ++y) {
+    for (int x = 0; x < size; ++x) {
+      float acc[3] = {0, 0, 0};
+      for (int k = wy.first[y]; k < wy.first[y] + wy.count[y]; ++k) {
+        const float* p = rows.data() + (static_cast<std::size_t>(wy.source[k]) * size + x) * 3;
+        for (int c = 0; c < 3; ++c) acc[c] += wy.weight[k] * p[c];
+      }
+      for (int c = 0; c < 3; ++c)
+        out[c * plane + static_cast<std::size_t>(y) * size + x] = (acc[c] - options.mean[c]) / options.stddev[c];
+    }
+  }
+}
+
+inline void check_options(const ImageOptions& options) {
+  if (options.size <= 0 || options.size > 8192)
+    throw Error({"", 0, "image_size"}, "must be in 1..8192, got " + std::to_string(options.size));
+  for (float s : options.stddev)
+    if (!(s > 0)) throw Error({"", 0, "image_stddev"}, "every stddev must be positive");
+}
+
+}  // namespace detail
+
+/// Decodes PNG or JPEG bytes; `name` (a path, usually) is what errors report.
+inline RgbImage decode_image(std::span<const unsigned char> bytes, const std::string& name) {
+  if (bytes.empty()) throw Error({name, 0, ""}, "cannot decode image: the file is empty");
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    throw Error({name, 0, ""}, "cannot decode image: file too large");
+  int width = 0, height = 0, channels = 0;
+  unsigned char* rgba =
+      stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels, 4);
+  if (rgba == nullptr) {
+    const char* reason = stbi_failure_reason();
+    throw Error({name, 0, ""}, std::string("cannot decode image (PNG or JPEG expected): ") +
+                                   (reason != nullptr ? reason : "unknown error"));
+  }
+  RgbImage image;
+  image.width = width;
+  image.height = height;
+  image.pixels.resize(static_cast<std::size_t>(width) * height * 3);
+  const std::size_t n = static_cast<std::size_t>(width) * height;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float alpha = rgba[i * 4 + 3] / 255.0f;
+    for (int c = 0; c < 3; ++c)  // straight alpha over a white background
+      image.pixels[i * 3 + c] = (rgba[i * 4 + c] / 255.0f) * alpha + (1.0f - alpha);
+  }
+  stbi_image_free(rgba);
+  return image;
+}
+
+/// Reads and decodes an image file. A missing, unreadable or corrupt file throws an Error
+/// naming the path.
+inline RgbImage read_image(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error({file.string(), 0, ""}, "cannot open image file (missing or unreadable)");
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw Error({file.string(), 0, ""}, "error while reading image file");
+  return decode_image(bytes, file.string());
+}
+
+/// The whole image resized to [3, size, size], normalised (evaluation).
+inline torch::Tensor to_tensor(const RgbImage& image, const ImageOptions& options) {
+  detail::check_options(options);
+  auto out = torch::empty({3, options.size, options.size}, torch::kFloat32);
+  detail::resample_into(image, 0, 0, image.width, image.height, false, options, out.data_ptr<float>());
+  return out;
+}
+
+/// As above after the augmentations, drawn from `rng` (training). The draws per call are a
+/// fixed sequence, so one seed per item gives the same view every run.
+inline torch::Tensor to_tensor(const RgbImage& image, const ImageOptions& options, const Augmentation& augment,
+                               ImageRng& rng) {
+  detail::check_options(options);
+  double x0 = 0, y0 = 0, cw = image.width, ch = image.height;
+  if (augment.random_resized_crop) {
+    // torchvision's RandomResizedCrop: up to 10 tries for a crop that fits, else the whole image.
+    const double area = static_cast<double>(image.width) * image.height;
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      const double target = area * detail::uniform(rng, augment.min_area, augment.max_area);
+      const double aspect = std::exp(detail::uniform(rng, std::log(augment.min_aspect), std::log(augment.max_aspect)));
+      const double w = std::sqrt(target * aspect), h = std::sqrt(target / aspect);
+      if (w <= image.width && h <= image.height && w >= 1 && h >= 1) {
+        x0 = detail::uniform(rng, 0, image.width - w);
+        y0 = detail::uniform(rng, 0, image.height - h);
+        cw = w, ch = h;
+        break;
+      }
+    }
+  }
+  const bool flip = augment.horizontal_flip && detail::uniform01(rng) < augment.flip_probability;
+  auto out = torch::empty({3, options.size, options.size}, torch::kFloat32);
+  detail::resample_into(image, x0, y0, cw, ch, flip, options, out.data_ptr<float>());
+  return out;
+}
+
+/// Reads an image file into a normalised [3, size, size] float tensor (evaluation).
+inline torch::Tensor load_image(const std::filesystem::path& file, const ImageOptions& options) {
+  return to_tensor(read_image(file), options);
+}
+
+/// Reads an image file with training augmentations drawn from `rng`.
+inline torch::Tensor load_image(const std::filesystem::path& file, const ImageOptions& options,
+                                const Augmentation& augment, ImageRng& rng) {
+  return to_tensor(read_image(file), options, augment, rng);
+}
+
+/// Undoes the normalisation: [.., 3, H, W] back to RGB in [0, 1] (for plots and debugging).
+inline torch::Tensor denormalize(const torch::Tensor& images, const ImageOptions& options = {}) {
+  auto mean = torch::tensor({options.mean[0], options.mean[1], options.mean[2]}).view({3, 1, 1});
+  auto scale = torch::tensor({options.stddev[0], options.stddev[1], options.stddev[2]}).view({3, 1, 1});
+  return images * scale.to(images.device()) + mean.to(images.device());
+}
+
+}  // namespace commercemm::data

@@ -1,0 +1,396 @@
+#pragma once
+// JSONL manifests: items (catalog products and the "source" items retrieval starts from) and
+// pairs (source item -> target product). The schema is documented in docs/manifests.md.
+//
+// Everything here is plain data once read: a loader may share one ItemTable between its
+// background threads without locking (nothing is mutated after construction).
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <commercemm/core/error.hpp>
+
+namespace commercemm::data {
+
+/// What a retrieval pair links: a text query, another view (image) of the product, or a user
+/// post (image + text). Catalog image-text pairs for pre-training are the catalog items.
+enum class PairKind { query, image, post };
+
+inline std::string_view to_string(PairKind kind) {
+  switch (kind) {
+    case PairKind::query: return "query";
+    case PairKind::image: return "image";
+    case PairKind::post: return "post";
+  }
+  return "?";
+}
+
+inline std::optional<PairKind> parse_pair_kind(std::string_view name) {
+  if (name == "query") return PairKind::query;
+  if (name == "image") return PairKind::image;
+  if (name == "post") return PairKind::post;
+  return std::nullopt;
+}
+
+/// One line of an items manifest. A catalog product has a product_id, text and an image; a
+/// source item (query, other view, post) has text, an image or both, and usually no product_id
+/// (its ground truth lives in the pairs file, so evaluation cannot read it by accident).
+struct Item {
+  std::string id;                              ///< unique within a dataset split
+  std::string product_id;                      ///< "" when the item names no product
+  std::vector<std::filesystem::path> images;   ///< resolved against the manifest's directory
+  std::string title;                           ///< a product title, a query string, a post caption
+  std::vector<std::string> tags;
+  std::string description;
+  std::string category;
+  std::string subcategory;
+  std::string language;                        ///< BCP 47-ish tag of the text ("en", "pt", "zh-hant")
+  Location where;                              ///< manifest file and line, for later error messages
+
+  bool has_image() const { return !images.empty(); }
+  bool has_text() const { return !title.empty() || !tags.empty() || !description.empty(); }
+
+  /// The one string a tokenizer sees: "title. tag, tag. description" with empty parts left out.
+  std::string text() const {
+    std::string out = title;
+    auto append = [&out](const std::string& part) {
+      if (part.empty()) return;
+      if (!out.empty()) out += ". ";
+      out += part;
+    };
+    std::string joined;
+    for (const auto& tag : tags) joined += (joined.empty() ? "" : ", ") + tag;
+    append(joined);
+    append(description);
+    return out;
+  }
+};
+
+/// One line of a pairs manifest.
+struct Pair {
+  std::string source;  ///< an item id in the sources manifest
+  std::string target;  ///< a product_id of the catalog
+  PairKind kind = PairKind::query;
+  Location where;
+};
+
+/// Items by id and by product. Immutable after construction; safe to read from many threads.
+class ItemTable {
+ public:
+  ItemTable() = default;
+  /// Throws if two items share an id (naming both lines).
+  explicit ItemTable(std::vector<Item> items) : items_(std::move(items)) {
+    for (std::size_t i = 0; i < items_.size(); ++i) {
+      const auto [it, inserted] = by_id_.emplace(items_[i].id, i);
+      if (!inserted) {
+        const auto& first = items_[it->second].where;
+        Location at = items_[i].where;
+        at.field = "id";
+        throw Error(at, "duplicate item id '" + items_[i].id + "' (first used at " + first.file + ":" +
+                            std::to_string(first.line) + ")");
+      }
+      if (!items_[i].product_id.empty()) by_product_[items_[i].product_id].push_back(i);
+    }
+  }
+
+  const std::vector<Item>& items() const { return items_; }
+  std::size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  const Item& operator[](std::size_t i) const { return items_[i]; }
+  auto begin() const { return items_.begin(); }
+  auto end() const { return items_.end(); }
+
+  /// The item with this id, or nullptr.
+  const Item* find(std::string_view id) const {
+    const auto it = by_id_.find(id);
+    return it == by_id_.end() ? nullptr : &items_[it->second];
+  }
+  bool has_product(std::string_view product_id) const { return by_product_.find(product_id) != by_product_.end(); }
+  /// Indices of the items showing this product (empty when none).
+  const std::vector<std::size_t>& product_items(std::string_view product_id) const {
+    static const std::vector<std::size_t> none;
+    const auto it = by_product_.find(product_id);
+    return it == by_product_.end() ? none : it->second;
+  }
+  /// The distinct product ids, sorted.
+  std::vector<std::string> product_ids() const {
+    std::vector<std::string> out;
+    out.reserve(by_product_.size());
+    for (const auto& entry : by_product_) out.push_back(entry.first);
+    return out;
+  }
+
+ private:
+  std::vector<Item> items_;
+  std::map<std::string, std::size_t, std::less<>> by_id_;
+  std::map<std::string, std::vector<std::size_t>, std::less<>> by_product_;
+};
+
+/// What reading requires of every item.
+struct ItemRequirements {
+  bool product_id = false;  ///< a catalog: every item names its product
+  bool text = false;        ///< every item has a title, tags or a description
+  bool image = false;       ///< every item has at least one image
+  bool check_files = true;  ///< image files must exist (checked with one stat each)
+};
+
+namespace detail {
+
+inline const char* json_type_name(const nlohmann::json& value) {
+  if (value.is_string()) return "a string";
+  if (value.is_number()) return "a number";
+  if (value.is_boolean()) return "a boolean";
+  if (value.is_null()) return "null";
+  if (value.is_array()) return "an array";
+  return "an object";
+}
+
+inline std::string expect_string(const nlohmann::json& object, const char* key, const Location& line,
+                                 bool required) {
+  const auto it = object.find(key);
+  if (it == object.end()) {
+    if (required) throw Error({line.file, line.line, key}, "missing required field");
+    return {};
+  }
+  if (!it->is_string())
+    throw Error({line.file, line.line, key}, std::string("expected a string, got ") + json_type_name(*it));
+  return it->get<std::string>();
+}
+
+inline std::vector<std::string> expect_strings(const nlohmann::json& object, const char* key,
+                                               const Location& line) {
+  const auto it = object.find(key);
+  if (it == object.end()) return {};
+  if (!it->is_array())
+    throw Error({line.file, line.line, key}, std::string("expected an array of strings, got ") + json_type_name(*it));
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < it->size(); ++i) {
+    const auto& element = (*it)[i];
+    if (!element.is_string())
+      throw Error({line.file, line.line, std::string(key) + "[" + std::to_string(i) + "]"},
+                  std::string("expected a string, got ") + json_type_name(element));
+    out.push_back(element.get<std::string>());
+  }
+  return out;
+}
+
+inline void reject_unknown_keys(const nlohmann::json& object, std::initializer_list<const char*> known,
+                                const Location& line) {
+  for (const auto& entry : object.items()) {
+    const bool ok = std::any_of(known.begin(), known.end(), [&](const char* k) { return entry.key() == k; });
+    if (ok) continue;
+    std::string list;
+    for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+    throw Error({line.file, line.line, entry.key()}, "unknown field (known fields: " + list + ")");
+  }
+}
+
+/// Calls `visit(json_object, location)` for every non-blank line of a JSONL file.
+template <class Visit>
+void for_each_jsonl_object(const std::filesystem::path& file, Visit&& visit) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error({file.string(), 0, ""}, "cannot open manifest");
+  std::string text;
+  std::int64_t number = 0;
+  while (std::getline(in, text)) {
+    ++number;
+    if (number == 1 && text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 BOM
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    if (text.find_first_not_of(" \t") == std::string::npos) continue;
+    const Location where{file.string(), number, ""};
+    nlohmann::json object;
+    try {
+      object = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+      // e.byte is the 1-based column within this line; the what() text repeats it.
+      throw Error(where, "malformed JSON at column " + std::to_string(e.byte) + ": " + e.what());
+    }
+    if (!object.is_object())
+      throw Error(where, std::string("expected a JSON object per line, got ") + json_type_name(object));
+    visit(object, where);
+  }
+}
+
+inline std::string relative_path_string(const std::filesystem::path& target, const std::filesystem::path& base_dir) {
+  const auto normal = target.lexically_normal();
+  const auto base = base_dir.empty() ? std::filesystem::path(".") : base_dir.lexically_normal();
+  const auto rel = normal.lexically_relative(base);
+  return (rel.empty() ? normal : rel).generic_string();
+}
+
+}  // namespace detail
+
+/// Reads an items manifest. Image paths are resolved against the manifest's directory
+/// (absolute paths stay as they are). Throws commercemm::Error naming file, line and field.
+inline ItemTable read_items(const std::filesystem::path& file, const ItemRequirements& needs = {}) {
+  const auto base = file.parent_path();
+  std::vector<Item> items;
+  detail::for_each_jsonl_object(file, [&](const nlohmann::json& object, const Location& where) {
+    detail::reject_unknown_keys(object, {"id", "product_id", "image", "images", "title", "tags", "description",
+                                         "category", "subcategory", "language"},
+                                where);
+    Item item;
+    item.where = where;
+    item.id = detail::expect_string(object, "id", where, true);
+    if (item.id.empty()) throw Error({where.file, where.line, "id"}, "must not be empty");
+    item.product_id = detail::expect_string(object, "product_id", where, needs.product_id);
+    if (needs.product_id && item.product_id.empty())
+      throw Error({where.file, where.line, "product_id"}, "must not be empty in a catalog");
+    if (object.contains("image") && object.contains("images"))
+      throw Error({where.file, where.line, "images"}, "give either 'image' or 'images', not both");
+    std::vector<std::string> paths;
+    const char* image_key = object.contains("image") ? "image" : "images";
+    if (object.contains("image")) paths.push_back(detail::expect_string(object, "image", where, true));
+    else paths = detail::expect_strings(object, "images", where);
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      const std::string field = object.contains("image") ? "image" : "images[" + std::to_string(i) + "]";
+      if (paths[i].empty()) throw Error({where.file, where.line, field}, "empty image path");
+      auto path = base / std::filesystem::path(paths[i]);
+      if (needs.check_files) {
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(path, ec))
+          throw Error({where.file, where.line, field}, "image file not found: " + path.string());
+      }
+      item.images.push_back(std::move(path));
+    }
+    item.title = detail::expect_string(object, "title", where, false);
+    item.tags = detail::expect_strings(object, "tags", where);
+    item.description = detail::expect_string(object, "description", where, false);
+    item.category = detail::expect_string(object, "category", where, false);
+    item.subcategory = detail::expect_string(object, "subcategory", where, false);
+    item.language = detail::expect_string(object, "language", where, false);
+    if (needs.text && !item.has_text())
+      throw Error({where.file, where.line, "title"}, "missing required text (title, tags or description)");
+    if (needs.image && !item.has_image())
+      throw Error({where.file, where.line, image_key}, "missing required image");
+    if (!item.has_text() && !item.has_image())
+      throw Error({where.file, where.line, "title"}, "an item needs text (title, tags, description) or an image");
+    items.push_back(std::move(item));
+  });
+  return ItemTable(std::move(items));
+}
+
+/// Reads a pairs manifest and checks every reference: `source` must be an item of `sources`,
+/// `target` a product of `catalog`, and the source must have what its kind needs (a query
+/// text, an image view an image, a post both).
+inline std::vector<Pair> read_pairs(const std::filesystem::path& file, const ItemTable& sources,
+                                    const ItemTable& catalog) {
+  std::vector<Pair> pairs;
+  detail::for_each_jsonl_object(file, [&](const nlohmann::json& object, const Location& where) {
+    detail::reject_unknown_keys(object, {"source", "target", "kind"}, where);
+    Pair pair;
+    pair.where = where;
+    pair.source = detail::expect_string(object, "source", where, true);
+    pair.target = detail::expect_string(object, "target", where, true);
+    const auto kind_name = detail::expect_string(object, "kind", where, true);
+    const auto kind = parse_pair_kind(kind_name);
+    if (!kind) throw Error({where.file, where.line, "kind"}, "unknown kind '" + kind_name + "' (known: query, image, post)");
+    pair.kind = *kind;
+    const Item* source = sources.find(pair.source);
+    if (source == nullptr)
+      throw Error({where.file, where.line, "source"}, "no item with id '" + pair.source + "' in the sources");
+    if (!catalog.has_product(pair.target))
+      throw Error({where.file, where.line, "target"}, "no product '" + pair.target + "' in the catalog");
+    const bool needs_text = pair.kind != PairKind::image;
+    const bool needs_image = pair.kind != PairKind::query;
+    if ((needs_text && !source->has_text()) || (needs_image && !source->has_image()))
+      throw Error({where.file, where.line, "kind"},
+                  "a '" + kind_name + "' pair needs a source with " +
+                      (needs_text && needs_image ? "text and an image" : needs_text ? "text" : "an image") +
+                      ", but item '" + pair.source + "' (" + source->where.file + ":" +
+                      std::to_string(source->where.line) + ") has " +
+                      (source->has_text() ? (source->has_image() ? "both" : "only text") : "only an image"));
+    pairs.push_back(std::move(pair));
+  });
+  return pairs;
+}
+
+/// Writes items as JSONL, image paths relative to the manifest's directory. Keys in schema
+/// order, empty fields left out, UTF-8 as is: the same items give the same bytes.
+inline void write_items(const std::filesystem::path& file, const std::vector<Item>& items) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error({file.string(), 0, ""}, "cannot create manifest");
+  for (const auto& item : items) {
+    nlohmann::ordered_json object;
+    object["id"] = item.id;
+    if (!item.product_id.empty()) object["product_id"] = item.product_id;
+    if (item.images.size() == 1) {
+      object["image"] = detail::relative_path_string(item.images[0], file.parent_path());
+    } else if (!item.images.empty()) {
+      auto& list = object["images"] = nlohmann::ordered_json::array();
+      for (const auto& path : item.images) list.push_back(detail::relative_path_string(path, file.parent_path()));
+    }
+    if (!item.title.empty()) object["title"] = item.title;
+    if (!item.tags.empty()) object["tags"] = item.tags;
+    if (!item.description.empty()) object["description"] = item.description;
+    if (!item.category.empty()) object["category"] = item.category;
+    if (!item.subcategory.empty()) object["subcategory"] = item.subcategory;
+    if (!item.language.empty()) object["language"] = item.language;
+    out << object.dump() << '\n';
+  }
+  if (!out) throw Error({file.string(), 0, ""}, "write failed");
+}
+
+inline void write_pairs(const std::filesystem::path& file, const std::vector<Pair>& pairs) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (!out) throw Error({file.string(), 0, ""}, "cannot create manifest");
+  for (const auto& pair : pairs) {
+    nlohmann::ordered_json object;
+    object["source"] = pair.source;
+    object["target"] = pair.target;
+    object["kind"] = std::string(to_string(pair.kind));
+    out << object.dump() << '\n';
+  }
+  if (!out) throw Error({file.string(), 0, ""}, "write failed");
+}
+
+/// One split of a dataset directory (the layout `commercemm data emoji` writes, and any
+/// user dataset may follow): DIR/catalog-SPLIT.jsonl, DIR/sources-SPLIT.jsonl,
+/// DIR/pairs-SPLIT.jsonl. The sources and pairs files may be absent (no retrieval data).
+struct DatasetSplit {
+  std::string name;
+  ItemTable catalog;  ///< the products: image-text pairs for pre-training, labels for categorization
+  ItemTable sources;  ///< queries, other views, posts
+  std::vector<Pair> pairs;
+};
+
+inline std::filesystem::path split_manifest(const std::filesystem::path& dir, std::string_view what,
+                                            std::string_view split) {
+  return dir / (std::string(what) + "-" + std::string(split) + ".jsonl");
+}
+
+/// Reads and cross-checks one split: catalog items must name their product and carry text
+/// and an image; item ids must not repeat across catalog and sources.
+inline DatasetSplit read_split(const std::filesystem::path& dir, std::string_view split, bool check_files = true) {
+  DatasetSplit out;
+  out.name = std::string(split);
+  const auto catalog_file = split_manifest(dir, "catalog", split);
+  if (!std::filesystem::exists(catalog_file))
+    throw Error({catalog_file.string(), 0, ""}, "no such file: is '" + dir.string() + "' a dataset directory with a '" +
+                                                    std::string(split) + "' split?");
+  out.catalog = read_items(catalog_file, {.product_id = true, .text = true, .image = true, .check_files = check_files});
+  const auto sources_file = split_manifest(dir, "sources", split);
+  const auto pairs_file = split_manifest(dir, "pairs", split);
+  if (std::filesystem::exists(sources_file)) {
+    out.sources = read_items(sources_file, {.check_files = check_files});
+    for (const auto& item : out.sources) {
+      if (const Item* clash = out.catalog.find(item.id))
+        throw Error({item.where.file, item.where.line, "id"},
+                    "id '" + item.id + "' is also a catalog item (" + clash->where.file + ":" +
+                        std::to_string(clash->where.line) + ")");
+    }
+  }
+  if (std::filesystem::exists(pairs_file)) out.pairs = read_pairs(pairs_file, out.sources, out.catalog);
+  return out;
+}
+
+}  // namespace commercemm::data
