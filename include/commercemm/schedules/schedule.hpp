@@ -1,0 +1,150 @@
+#pragma once
+// The Schedule concept: what a training loop needs to randomize modalities at every step.
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include <commercemm/core/batch.hpp>
+#include <commercemm/core/error.hpp>
+#include <commercemm/fusion/fusion.hpp>
+
+namespace commercemm::schedules {
+
+/// Everything any schedule reads; each policy documents the fields it uses and ignores the
+/// rest, so one options struct (one config section) serves every policy.
+struct ScheduleOptions {
+  std::int64_t depth = 0;        ///< fusion depth: splits range over 0..depth
+  std::uint64_t seed = 0;        ///< with the step, the only source of randomness
+  std::int64_t total_steps = 0;  ///< length of training, for time-varying schedules
+  /// RandomFusionSplit: weight of split s at index s (depth + 1 entries); empty = uniform.
+  std::vector<double> split_weights;
+  double drop_text = 0.0;   ///< ModalityDropout: share of pass-B sources that lose their text
+  double drop_image = 0.0;  ///< ModalityDropout: share of pass-B sources that lose their image
+  double two_tower_start = 0.0;  ///< LinearSplitRamp: P(split == depth) at step 0
+  double two_tower_end = 1.0;    ///< LinearSplitRamp: P(split == depth) from total_steps on
+};
+
+/// One step's decision.
+struct Draw {
+  FusionSplit split;
+  double drop_text = 0.0;   ///< share of pass-B sources whose text is dropped this step
+  double drop_image = 0.0;  ///< share of pass-B sources whose image is dropped this step
+};
+
+/// A schedule is a copyable type, constructible from ScheduleOptions (it validates them there
+/// and throws commercemm::Error naming the field at fault), with `Draw draw(step) const`.
+/// A draw is a pure function of (options, step): randomness comes from hashing (seed, step),
+/// never from state advanced by earlier calls, so a resumed run draws exactly what the
+/// uninterrupted run would have.
+template <class S>
+concept Schedule =
+    std::copy_constructible<S> && std::constructible_from<S, const ScheduleOptions&> &&
+    requires(const S& s, std::int64_t step) {
+      { s.draw(step) } -> std::same_as<Draw>;
+    };
+
+namespace detail {
+
+// Independent random streams, so the split draw and the dropout rows never correlate.
+inline constexpr std::uint64_t kSplitStream = 1;
+inline constexpr std::uint64_t kRampStream = 2;
+inline constexpr std::uint64_t kDropoutStream = 3;
+
+// splitmix64's finalizer: a cheap, well-mixed, platform-independent hash (std:: distributions
+// differ between standard libraries, which would break reproducibility across builds).
+inline std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+/// A uniform double in [0, 1) determined by (seed, step, stream, index) alone.
+inline double uniform(std::uint64_t seed, std::int64_t step, std::uint64_t stream,
+                      std::uint64_t index = 0) {
+  std::uint64_t h = mix(seed);
+  h = mix(h ^ static_cast<std::uint64_t>(step));
+  h = mix(h ^ stream);
+  h = mix(h ^ index);
+  return static_cast<double>(h >> 11) * 0x1.0p-53;
+}
+
+inline void check_depth(std::int64_t depth) {
+  if (depth < 0)
+    throw Error(Location{"", 0, "depth"},
+                "fusion depth must be >= 0, got " + std::to_string(depth));
+}
+
+inline void check_probability(double p, const char* field) {
+  if (!std::isfinite(p) || p < 0.0 || p > 1.0)
+    throw Error(Location{"", 0, field},
+                "must be a probability in [0, 1], got " + std::to_string(p));
+}
+
+inline void check_drop_shares(double drop_text, double drop_image) {
+  check_probability(drop_text, "drop_text");
+  check_probability(drop_image, "drop_image");
+  // A row loses at most one modality, so the two shares partition (part of) the rows.
+  if (drop_text + drop_image > 1.0)
+    throw Error(Location{"", 0, "drop_image"},
+                "drop_text + drop_image must be <= 1 (a row never loses both), got " +
+                    std::to_string(drop_text + drop_image));
+}
+
+// Presence as a private CPU bool copy: an undefined mask means every row has the modality.
+inline torch::Tensor presence(const torch::Tensor& mask, std::int64_t rows, const char* field) {
+  if (!mask.defined()) return torch::ones({rows}, torch::kBool);
+  if (mask.dim() != 1 || mask.size(0) != rows)
+    throw Error(Location{"", 0, field}, "must have shape [B] with B = " + std::to_string(rows));
+  return mask.to(torch::kCPU, torch::kBool, /*non_blocking=*/false, /*copy=*/true).contiguous();
+}
+
+}  // namespace detail
+
+/// Drops text from a share `draw.drop_text` and images from a share `draw.drop_image` of the
+/// rows of `source` that have both modalities, by clearing `text_present` / `image_present`
+/// (the content stays; consumers read the masks). A row that already lacks a modality keeps
+/// the other, and no row loses both. Row i's fate depends only on (seed, step, i), so a batch
+/// is dropped identically on a rerun. Leaves the batch untouched when nothing is dropped.
+inline void apply_modality_dropout(Batch& source, const Draw& draw, std::uint64_t seed,
+                                   std::int64_t step) {
+  detail::check_drop_shares(draw.drop_text, draw.drop_image);
+  if (draw.drop_text == 0.0 && draw.drop_image == 0.0) return;
+  if (!source.has_text() || !source.has_images()) return;  // no row has both modalities
+  const std::int64_t rows = source.size();
+  auto text = detail::presence(source.text_present, rows, "text_present");
+  auto image = detail::presence(source.image_present, rows, "image_present");
+  auto text_a = text.accessor<bool, 1>();
+  auto image_a = image.accessor<bool, 1>();
+  bool changed = false;
+  for (std::int64_t i = 0; i < rows; ++i) {
+    if (!text_a[i] || !image_a[i]) continue;
+    // One uniform per row decides both, so the two drops are disjoint by construction.
+    const double u =
+        detail::uniform(seed, step, detail::kDropoutStream, static_cast<std::uint64_t>(i));
+    if (u < draw.drop_text) {
+      text_a[i] = false;
+      changed = true;
+    } else if (u < draw.drop_text + draw.drop_image) {
+      image_a[i] = false;
+      changed = true;
+    }
+  }
+  if (!changed) return;
+  source.text_present = text.to(source.text_ids.device());
+  source.image_present = image.to(source.images.device());
+}
+
+/// {"split": s, "drop_text": x, "drop_image": y}, for per-step logs.
+inline nlohmann::json to_json(const Draw& draw) {
+  return nlohmann::json{{"split", draw.split.layers_alone},
+                        {"drop_text", draw.drop_text},
+                        {"drop_image", draw.drop_image}};
+}
+
+}  // namespace commercemm::schedules
