@@ -6,6 +6,7 @@
 #include <commercemm/core/config.hpp>
 #include <commercemm/core/config_io.hpp>
 #include <commercemm/core/error.hpp>
+#include <commercemm/core/modality.hpp>
 #include <commercemm/core/model_config.hpp>
 #include <commercemm/core/version.hpp>
 #include <commercemm/encoders/encoder.hpp>
@@ -14,6 +15,9 @@
 #include <commercemm/fusion/fusion.hpp>
 #include <commercemm/fusion/merged_attention.hpp>
 #include <commercemm/model.hpp>
+#include <commercemm/schedules/schedules.hpp>
+#include <commercemm/tasks/tasks.hpp>
+#include <commercemm/train/step.hpp>
 
 namespace commercemm {
 /// The paper's model: ViT image encoder, BERT-style text encoder, merged-attention fusion.

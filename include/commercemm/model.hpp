@@ -12,17 +12,12 @@
 #include <torch/types.h>
 
 #include <commercemm/core/batch.hpp>
+#include <commercemm/core/embeddings.hpp>
 #include <commercemm/core/model_config.hpp>
 #include <commercemm/encoders/encoder.hpp>
 #include <commercemm/fusion/fusion.hpp>
 
 namespace commercemm {
-
-/// The three L2-normalised embeddings of a batch; each [B, D], undefined where the input
-/// lacks what it needs (image needs images, text needs text, multimodal needs either).
-struct Embeddings {
-  torch::Tensor image, text, multimodal;
-};
 
 /// How many times each network ran since the last reset_calls(). The step planner's tests
 /// assert on these (a task that is not selected must cost nothing).

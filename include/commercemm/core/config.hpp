@@ -24,6 +24,9 @@ struct TrainConfig {
   std::int64_t seed = 0;
   std::string precision = "fp32";  ///< "fp32" or "bf16" (autocast on CPUs with AVX-512 bf16)
   std::int64_t threads = 1;        ///< torch intra-op threads; OpenBLAS already uses every core
+  /// Divide each pass's weighted loss sum by the sum of its weights, so adding tasks to a
+  /// pass does not scale its gradient (ITC starves next to three retrieval losses otherwise).
+  bool normalize_pass_weights = false;
 };
 
 /// One [tasks.<name>] table; weight 0 switches a compiled-in task off at run time.
@@ -45,7 +48,7 @@ template <class F> void visit_fields(TrainConfig& c, F&& f) {
   f("steps", c.steps); f("batch_size", c.batch_size); f("lr", c.lr);
   f("warmup_steps", c.warmup_steps); f("weight_decay", c.weight_decay);
   f("grad_clip", c.grad_clip); f("seed", c.seed); f("precision", c.precision);
-  f("threads", c.threads);
+  f("threads", c.threads); f("normalize_pass_weights", c.normalize_pass_weights);
 }
 template <class F> void visit_fields(TaskConfig& c, F&& f) { f("weight", c.weight); }
 

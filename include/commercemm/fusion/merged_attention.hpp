@@ -2,9 +2,9 @@
 // fusion::MergedAttention: one stack of pre-LN transformer layers over the concatenated text
 // and image tokens, with modality-type embeddings, and a split point (see FusionSplit).
 //
-// The multimodal representation is the mean of the fused text CLS and the fused image CLS.
-// Unlike a separate fusion CLS token it is defined for every split, including the two-tower
-// split where no layer is joint, and for inputs with only one modality.
+// The multimodal representation is the mean of the fused text CLS and the fused image CLS
+// (of the ones a row has). Unlike a separate fusion CLS token it is defined for every split,
+// including the two-tower split where no layer is joint, and for inputs with one modality.
 #include <string>
 #include <vector>
 
@@ -69,16 +69,9 @@ class MergedAttentionImpl : public torch::nn::Cloneable<MergedAttentionImpl> {
     }
 
     FusionOutput out;
-    std::vector<torch::Tensor> cls;
-    if (t.defined()) {
-      out.text = {norm(t), text.valid};
-      cls.push_back(out.text.cls());
-    }
-    if (i.defined()) {
-      out.image = {norm(i), image.valid};
-      cls.push_back(out.image.cls());
-    }
-    out.pooled = cls.size() == 1 ? cls[0] : (cls[0] + cls[1]) * 0.5;
+    if (t.defined()) out.text = {norm(t), text.valid};
+    if (i.defined()) out.image = {norm(i), image.valid};
+    out.pooled = pooled(out.text, out.image);
     return out;
   }
 
@@ -92,6 +85,21 @@ class MergedAttentionImpl : public torch::nn::Cloneable<MergedAttentionImpl> {
   torch::nn::LayerNorm norm{nullptr};
 
  private:
+  // The mean of the CLS states of the modalities a row has: a sequence whose CLS is invalid
+  // for a row (that row lacks the modality) does not count for it.
+  static torch::Tensor pooled(const TokenSequence& text, const TokenSequence& image) {
+    torch::Tensor sum, count;
+    for (const auto* s : {&text, &image}) {
+      if (!s->defined()) continue;
+      auto cls = s->cls();
+      auto w = s->valid.defined() ? s->valid.select(1, 0).to(cls.dtype()).unsqueeze(1) : torch::ones_like(cls.narrow(1, 0, 1));
+      auto part = torch::where(w.gt(0), cls, torch::zeros_like(cls));  // where, not *: no NaN leaks
+      sum = sum.defined() ? sum + part : part;
+      count = count.defined() ? count + w : w;
+    }
+    return sum / count.clamp_min(1.0);
+  }
+
   static torch::Tensor joined(const torch::Tensor& t, const torch::Tensor& i) {
     if (!t.defined()) return i;
     if (!i.defined()) return t;

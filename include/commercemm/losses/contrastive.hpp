@@ -25,7 +25,7 @@ LossOutput info_nce(const torch::Tensor& queries, const torch::Tensor& keys,
                     const Gather& gather = {}) {
   const auto b = queries.size(0);
   const auto all_keys = gather.all(keys);
-  auto logits = torch::matmul(queries, all_keys.t()) / temperature;
+  auto logits = upcast(torch::matmul(queries, all_keys.t())) / temperature;
   auto targets = torch::arange(b, queries.options().dtype(torch::kLong)) + gather.offset(b);
   if (options.query_products.defined() && options.key_products.defined()) {
     auto same = options.query_products.unsqueeze(1).eq(gather.all(options.key_products).unsqueeze(0));

@@ -23,11 +23,11 @@ struct KlOptions {
 ///   -> loss = mean_m sum_k p_t log(p_t / p_s); parts: teacher_entropy (mean, nats).
 inline LossOutput kl_distillation(const torch::Tensor& student_logits, const torch::Tensor& teacher_logits,
                                   const torch::Tensor& center = {}, const KlOptions& options = {}) {
-  auto t = teacher_logits.detach();
+  auto t = upcast(teacher_logits.detach());
   if (center.defined()) t = t - center;
   const auto teacher_log_p = torch::log_softmax(t / options.teacher_temperature, -1);
   const auto teacher_p = teacher_log_p.exp();
-  const auto student_log_p = torch::log_softmax(student_logits / options.student_temperature, -1);
+  const auto student_log_p = torch::log_softmax(upcast(student_logits) / options.student_temperature, -1);
   const auto loss = (teacher_p * (teacher_log_p - student_log_p)).sum(-1).mean();
   const auto entropy = -(teacher_p * teacher_log_p).sum(-1).mean();
   return {loss, student_logits, {{"teacher_entropy", entropy.detach()}}};
@@ -36,24 +36,25 @@ inline LossOutput kl_distillation(const torch::Tensor& student_logits, const tor
 /// prediction, target [M, W] -> mean squared error of target after a parameter-free layer
 /// norm (so the scale of the teacher's features does not set the loss scale).
 inline LossOutput feature_regression(const torch::Tensor& prediction, const torch::Tensor& target) {
-  auto t = target.detach();
+  auto t = upcast(target.detach());
   t = (t - t.mean(-1, true)) / (t.var(-1, false, true) + 1e-6).sqrt();
-  return {(prediction - t).pow(2).mean(), prediction, {}};
+  return {(upcast(prediction) - t).pow(2).mean(), prediction, {}};
 }
 
 /// logits [N, V], targets [N] int64 with -100 = ignore -> mean cross-entropy over the rest.
 inline LossOutput masked_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets) {
   const auto keep = targets.ne(-100);
   const auto safe = targets.masked_fill(keep.logical_not(), 0);
-  const auto per = -torch::log_softmax(logits, -1).gather(-1, safe.unsqueeze(-1)).squeeze(-1);
+  const auto per = -torch::log_softmax(upcast(logits), -1).gather(-1, safe.unsqueeze(-1)).squeeze(-1);
   const auto w = keep.to(per.dtype());
   return {(per * w).sum() / w.sum().clamp_min(1.0), logits, {}};
 }
 
 /// logits [N] (match score), labels [N] in {0, 1} -> binary cross-entropy with logits.
 inline LossOutput binary_match(const torch::Tensor& logits, const torch::Tensor& labels) {
-  const auto y = labels.to(logits.dtype());
-  const auto loss = (torch::clamp_min(logits, 0) - logits * y + torch::log1p(torch::exp(-logits.abs()))).mean();
+  const auto x = upcast(logits);
+  const auto y = labels.to(x.dtype());
+  const auto loss = (torch::clamp_min(x, 0) - x * y + torch::log1p(torch::exp(-x.abs()))).mean();
   return {loss, logits, {}};
 }
 

@@ -14,4 +14,11 @@ struct LossOutput {
   std::map<std::string, torch::Tensor> parts;  ///< named components, detached for logging
 };
 
+/// Half-precision logits (from bf16 autocast) are promoted to fp32 before softmax and
+/// logs; fp32 and fp64 pass through unchanged.
+inline torch::Tensor upcast(const torch::Tensor& t) {
+  const auto type = t.scalar_type();
+  return type == torch::kBFloat16 || type == torch::kHalf ? t.to(torch::kFloat) : t;
+}
+
 }  // namespace commercemm::losses

@@ -50,7 +50,11 @@ class SelfAttentionImpl : public torch::nn::Cloneable<SelfAttentionImpl> {
     const double p = is_training() ? dropout_ : 0.0;
 #if TORCH_VERSION_MAJOR >= 2
     // Fused kernel where available (flash / memory-efficient on GPU, fused on recent CPUs).
-    auto out = at::scaled_dot_product_attention(q, k, v, allowed.defined() ? allowed : torch::Tensor{}, p);
+    // It returns NaN for a query with no allowed key (a row lacking a modality), so each
+    // query may always see itself; real tokens already could, so only padding changes.
+    torch::Tensor mask;
+    if (allowed.defined()) mask = allowed.logical_or(torch::eye(l, allowed.options()));
+    auto out = at::scaled_dot_product_attention(q, k, v, mask, p);
 #else
     auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(head_dim));
     // A large finite value rather than -inf: a row never ends up all -inf, so never NaN.

@@ -1,0 +1,97 @@
+#pragma once
+// The small modules that hold the tasks' learnable state.
+#include <cmath>
+#include <cstdint>
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+namespace commercemm::tasks {
+
+/// For tasks without parameters.
+class NoHeadImpl : public torch::nn::Cloneable<NoHeadImpl> {
+ public:
+  void reset() override {}
+};
+TORCH_MODULE(NoHead);
+
+/// A contrastive task's learnable temperature, CLIP style: the log of the inverse temperature
+/// is learned and clamped so the temperature never drops below 0.01 (logits stay bounded).
+class TemperatureImpl : public torch::nn::Cloneable<TemperatureImpl> {
+ public:
+  explicit TemperatureImpl(double initial = 0.07) : initial_(initial) { reset(); }
+  void reset() override {
+    log_inverse = register_parameter("log_inverse", torch::tensor(std::log(1.0 / initial_)));
+  }
+  /// [] the temperature.
+  torch::Tensor forward() const { return 1.0 / log_inverse.clamp_max(std::log(100.0)).exp(); }
+
+  torch::Tensor log_inverse;
+
+ private:
+  double initial_;
+};
+TORCH_MODULE(Temperature);
+
+/// MLM: BERT's prediction head, its output layer tied to the text encoder's token embedding.
+class MlmHeadImpl : public torch::nn::Cloneable<MlmHeadImpl> {
+ public:
+  MlmHeadImpl(std::int64_t fusion_width, std::int64_t text_width, std::int64_t vocab_size)
+      : fusion_width_(fusion_width), text_width_(text_width), vocab_size_(vocab_size) {
+    reset();
+  }
+  void reset() override {
+    transform = register_module("transform", torch::nn::Linear(fusion_width_, text_width_));
+    norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({text_width_}).eps(1e-6)));
+    bias = register_parameter("bias", torch::zeros({vocab_size_}));
+  }
+  /// hidden [M, Wf], embedding [V, Wt] -> logits [M, V]
+  torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& embedding) {
+    return torch::matmul(norm(torch::gelu(transform(hidden))), embedding.t()) + bias;
+  }
+
+  torch::nn::Linear transform{nullptr};
+  torch::nn::LayerNorm norm{nullptr};
+  torch::Tensor bias;
+
+ private:
+  std::int64_t fusion_width_, text_width_, vocab_size_;
+};
+TORCH_MODULE(MlmHead);
+
+/// MIM-kl: the student's prototype layer, the teacher's fixed random projection onto the same
+/// K prototypes, and the running centre of the teacher's logits (DINO).
+class MimKlHeadImpl : public torch::nn::Cloneable<MimKlHeadImpl> {
+ public:
+  MimKlHeadImpl(std::int64_t fusion_width, std::int64_t image_width, std::int64_t prototypes = 256)
+      : fusion_width_(fusion_width), image_width_(image_width), prototypes_(prototypes) {
+    reset();
+  }
+  void reset() override {
+    student = register_module("student", torch::nn::Linear(fusion_width_, prototypes_));
+    // Scaled so a LayerNorm-ed feature gives unit-variance logits.
+    teacher_projection = register_buffer(
+        "teacher_projection", torch::randn({image_width_, prototypes_}) / std::sqrt(static_cast<double>(image_width_)));
+    center = register_buffer("center", torch::zeros({prototypes_}));
+  }
+  torch::Tensor teacher_logits(const torch::Tensor& features) const {
+    return torch::matmul(features.detach().to(teacher_projection.dtype()), teacher_projection);
+  }
+  void update_center(const torch::Tensor& teacher_logits, double momentum = 0.9) {
+    torch::NoGradGuard no_grad;
+    if (teacher_logits.size(0) > 0) center.mul_(momentum).add_(teacher_logits.mean(0).to(center.dtype()), 1 - momentum);
+  }
+
+  torch::nn::Linear student{nullptr};
+  torch::Tensor teacher_projection, center;
+
+ private:
+  std::int64_t fusion_width_, image_width_, prototypes_;
+};
+TORCH_MODULE(MimKlHead);
+
+}  // namespace commercemm::tasks

@@ -1,0 +1,143 @@
+#pragma once
+// The five pass-A tasks (DESIGN section 4): MLM, MIM-kl, MIM-fr, ITC and ITM.
+#include <string>
+
+#include <torch/nn/modules/linear.h>
+#include <torch/types.h>
+
+#include <commercemm/losses/contrastive.hpp>
+#include <commercemm/losses/distillation.hpp>
+#include <commercemm/tasks/heads.hpp>
+#include <commercemm/tasks/masking.hpp>
+#include <commercemm/tasks/negatives.hpp>
+#include <commercemm/tasks/task.hpp>
+#include <commercemm/tasks/teachers.hpp>
+
+namespace commercemm {
+namespace losses {
+/// Loss tags for tasks::MIM.
+struct KL {};
+struct FeatureRegression {};
+}  // namespace losses
+
+namespace tasks {
+namespace detail {
+/// [B, L, W] tokens after the CLS, at the positions where mask [B, L] is true -> [M, W].
+inline torch::Tensor at_positions(const torch::Tensor& tokens, const torch::Tensor& mask) {
+  return tokens.narrow(1, 1, tokens.size(1) - 1).index({mask});
+}
+}  // namespace detail
+
+/// Masked language modelling: 15% of the text tokens masked (80% [MASK], 10% random, 10%
+/// kept), predicted from the fused text tokens; output layer tied to the token embedding.
+struct MLM {
+  static std::string name() { return "mlm"; }
+  static constexpr Pass pass = Pass::image_text;
+  static constexpr Needs needs{.mask_text = true, .fusion = true};
+  using Head = MlmHead;
+  static Head make_head(const ModelConfig& c) { return Head(c.fusion.width, c.text.width, c.text.vocab_size); }
+
+  template <class ModelImpl>
+  static losses::LossOutput loss(Head& head, ModelImpl& model, const ImageTextView& view, TaskContext&) {
+    const auto chosen = view.mlm_labels.ne(-100);
+    const auto hidden = detail::at_positions(view.fused.text.tokens, chosen);
+    const auto logits = head->forward(hidden, model.text_encoder()->token_embedding());
+    return losses::masked_cross_entropy(logits, view.mlm_labels.index({chosen}));
+  }
+};
+
+/// Masked image modelling: 40% of the patches replaced by a mask token; at those positions
+/// the fused image tokens predict the teacher's view of the clean patch.
+///   MIM<losses::KL>                 distribution over K prototypes, KL to the teacher's
+///                                   (sharper, centred) distribution: "mim_kl"
+///   MIM<losses::FeatureRegression>  the teacher's feature itself, squared error: "mim_fr"
+/// Teacher: teachers::StopGradient (default) or teachers::Ema<M>; every MIM task of a recipe
+/// must use the same one, since the planner computes the teacher once.
+template <class Loss, class TeacherT = teachers::StopGradient>
+struct MIM {
+  static_assert(std::is_same_v<Loss, losses::KL> || std::is_same_v<Loss, losses::FeatureRegression>,
+                "tasks::MIM<Loss>: Loss is losses::KL (MIM-kl) or losses::FeatureRegression (MIM-fr)");
+  static constexpr bool is_kl = std::is_same_v<Loss, losses::KL>;
+  using Teacher = TeacherT;
+  static constexpr double mask_ratio = 0.4;
+
+  static std::string name() { return is_kl ? "mim_kl" : "mim_fr"; }
+  static constexpr Pass pass = Pass::image_text;
+  static constexpr Needs needs{.mask_image = true, .teacher = true, .fusion = true};
+  using Head = std::conditional_t<is_kl, MimKlHead, torch::nn::Linear>;
+  static Head make_head(const ModelConfig& c) { return Head(c.fusion.width, c.image.width); }
+
+  template <class ModelImpl>
+  static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&) {
+    const auto student = detail::at_positions(view.fused.image.tokens, view.patch_mask);
+    const auto teacher = detail::at_positions(view.teacher.tokens, view.patch_mask);
+    if constexpr (is_kl) {
+      const auto teacher_logits = head->teacher_logits(teacher);
+      auto out = losses::kl_distillation(head->student(student), teacher_logits, head->center);
+      head->update_center(teacher_logits);
+      return out;
+    } else {
+      return losses::feature_regression(head(student), teacher);
+    }
+  }
+};
+
+/// Image-text contrastive: symmetric InfoNCE between the image and text embeddings, with a
+/// learnable clamped temperature; items of the same product are not negatives.
+template <gather::GatherPolicy Gather = gather::Local>
+struct ITC {
+  static std::string name() { return "itc"; }
+  static constexpr Pass pass = Pass::image_text;
+  static constexpr Needs needs{.embeddings = true};
+  using Head = Temperature;
+  static Head make_head(const ModelConfig&) { return Head(0.07); }
+
+  template <class ModelImpl>
+  static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&) {
+    const auto& products = view.batch->product_ids;
+    auto out = losses::symmetric_info_nce(view.image_embedding, view.text_embedding, head->forward(),
+                                          {products, products, {}}, Gather{});
+    out.parts["temperature"] = head->forward().detach();
+    return out;
+  }
+};
+
+/// Image-text matching: a binary head on the fused representation tells matched pairs from
+/// negatives; for every image a negative text and for every text a negative image, drawn by
+/// the Negatives policy from the embeddings' similarity. Negative rows join the pass's one
+/// fusion call (prepare()).
+template <class Negatives = negatives::Hard>
+struct ITM {
+  static std::string name() { return "itm"; }
+  static constexpr Pass pass = Pass::image_text;
+  static constexpr Needs needs{.embeddings = true, .fusion = true};
+  using Head = torch::nn::Linear;
+  static Head make_head(const ModelConfig& c) { return Head(c.fusion.width, 1); }
+
+  template <class ModelImpl>
+  static FusionRequest prepare(Head&, ModelImpl&, const ImageTextView& view, TaskContext& ctx) {
+    auto gen = make_generator((*ctx.rng)());
+    const auto sim = torch::matmul(view.image_embedding, view.text_embedding.t()).detach();
+    const auto& products = view.batch->product_ids;
+    const auto text_for_image = Negatives::sample(sim, products, gen);      // [B]
+    const auto image_for_text = Negatives::sample(sim.t(), products, gen);  // [B]
+    const auto rows = torch::arange(sim.size(0), torch::kLong);
+    const auto a = text_for_image.ge(0), b = image_for_text.ge(0);
+    return {torch::cat({text_for_image.index({a}), rows.index({b})}),
+            torch::cat({rows.index({a}), image_for_text.index({b})})};
+  }
+
+  template <class ModelImpl>
+  static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&) {
+    const auto& negatives = view.requested_fused(name());
+    const auto logits = head(torch::cat({view.fused.pooled, negatives.pooled})).squeeze(-1);
+    auto labels = torch::zeros({logits.size(0)}, torch::kLong);
+    labels.narrow(0, 0, view.fused.pooled.size(0)).fill_(1);
+    auto out = losses::binary_match(logits, labels);
+    out.parts["accuracy"] = logits.gt(0).eq(labels.to(torch::kBool)).to(torch::kFloat).mean().detach();
+    return out;
+  }
+};
+
+}  // namespace tasks
+}  // namespace commercemm

@@ -1,0 +1,66 @@
+#pragma once
+// The nine pass-B "omni-retrieval" tasks: Retrieval<S, T> is InfoNCE between the source
+// item's S embedding and its target product's T embedding over the batch, S and T each one of
+// cmm::Text, cmm::Image, cmm::Multimodal. Sources lacking a modality (a text query has no
+// image) take part only in the rows they can fill; items of the same product are not negatives.
+#include <string>
+#include <tuple>
+
+#include <torch/types.h>
+
+#include <commercemm/core/modality.hpp>
+#include <commercemm/losses/contrastive.hpp>
+#include <commercemm/tasks/heads.hpp>
+#include <commercemm/tasks/task.hpp>
+
+namespace commercemm::tasks {
+
+/// [B] bool: rows of `batch` that have what modality `m` needs (multimodal needs either).
+inline torch::Tensor rows_with(const Batch& batch, Modality m) {
+  const auto b = batch.size();
+  auto all = [&] { return torch::ones({b}, torch::kBool); };
+  auto none = [&] { return torch::zeros({b}, torch::kBool); };
+  const auto text = !batch.has_text() ? none() : batch.text_present.defined() ? batch.text_present : all();
+  const auto image = !batch.has_images() ? none() : batch.image_present.defined() ? batch.image_present : all();
+  if (m == Modality::text) return text;
+  if (m == Modality::image) return image;
+  return text.logical_or(image);
+}
+
+template <ModalityTag Source, ModalityTag Target, gather::GatherPolicy Gather = gather::Local>
+struct Retrieval {
+  static std::string name() { return std::string("retrieval_") + Source::name + "_" + Target::name; }
+  static constexpr Pass pass = Pass::cross_pair;
+  static constexpr Needs needs{.source = Source::value, .target = Target::value};
+  using Head = Temperature;
+  static Head make_head(const ModelConfig&) { return Head(0.07); }
+
+  template <class ModelImpl>
+  static losses::LossOutput loss(Head& head, ModelImpl&, const CrossPairView& view, TaskContext&) {
+    const auto& queries = view.source_embeddings.get(Source::value);
+    const auto& keys = view.target_embeddings.get(Target::value);
+    losses::InfoNceOptions options{view.source->product_ids, view.target->product_ids,
+                                   rows_with(*view.source, Source::value)};
+    return losses::info_nce(queries, keys, head->forward(), options, Gather{});
+  }
+};
+
+namespace omni {
+/// All nine source/target pairs.
+struct All {
+  template <class Gather>
+  using tasks = std::tuple<Retrieval<Text, Text, Gather>, Retrieval<Text, Image, Gather>,
+                           Retrieval<Text, Multimodal, Gather>, Retrieval<Image, Text, Gather>,
+                           Retrieval<Image, Image, Gather>, Retrieval<Image, Multimodal, Gather>,
+                           Retrieval<Multimodal, Text, Gather>, Retrieval<Multimodal, Image, Gather>,
+                           Retrieval<Multimodal, Multimodal, Gather>>;
+};
+}  // namespace omni
+
+/// OmniRetrieval<omni::All> stands for the nine Retrieval tasks; cmm::TaskList expands it.
+template <class Set = omni::All, gather::GatherPolicy Gather = gather::Local>
+struct OmniRetrieval {
+  using expands_to = typename Set::template tasks<Gather>;
+};
+
+}  // namespace commercemm::tasks

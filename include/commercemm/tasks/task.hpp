@@ -1,0 +1,105 @@
+#pragma once
+// The Task concept: what a pre-training task is, for cmm::TaskList and the step planner.
+//
+// A task is a type (it holds no state: its learnable state lives in its Head module) with
+//
+//   static constexpr const char* name;   snake_case, the key of [tasks.<name>] in configs,
+//                                        of metrics and of logs ("itc", "retrieval_text_image")
+//   static constexpr Pass pass;          Pass::image_text (pass A) or Pass::cross_pair (pass B)
+//   static constexpr Needs needs;        which model outputs the planner must compute for it;
+//                                        the planner computes the union once per pass
+//   using Head = ...;                    a torch::nn module holder with its parameters
+//                                        (temperature, prediction head), or tasks::NoHead
+//   static Head make_head(const ModelConfig&);
+//   template <class ModelImpl>
+//   static losses::LossOutput loss(Head&, ModelImpl& model, const View& view, TaskContext&);
+//       View is ImageTextView for pass A and CrossPairView for pass B.
+//
+// and optionally
+//   template <class ModelImpl>
+//   static FusionRequest prepare(Head&, ModelImpl&, const ImageTextView&, TaskContext&);
+//       called after the encoders and before the fusion call, to add rows (e.g. ITM's
+//       negative pairs) to the pass's single fusion call; the loss then reads
+//       view.requested_fused(name).
+//   static void after_step(Head&);      called after each optimizer step (EMA updates).
+//   template <class ModelImpl> static constexpr bool supports_model;
+//       false makes cmm::Recipe stop with the task's own explanation.
+#include <concepts>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include <commercemm/core/batch.hpp>
+#include <commercemm/core/embeddings.hpp>
+#include <commercemm/core/model_config.hpp>
+#include <commercemm/core/modality.hpp>
+#include <commercemm/encoders/encoder.hpp>
+#include <commercemm/fusion/fusion.hpp>
+#include <commercemm/losses/loss.hpp>
+
+namespace commercemm {
+
+/// The two forward/backward passes of a pre-training step.
+enum class Pass { image_text, cross_pair };
+
+/// What a task needs computed. Pass A fields and pass B fields; the rest stay false.
+struct Needs {
+  // Pass A (image-text pairs): one shared view of the batch serves every task.
+  bool mask_text = false;   ///< MLM masking applied to the shared view's text
+  bool mask_image = false;  ///< patch masking applied to the shared view's image
+  bool teacher = false;     ///< clean-image teacher features (MIM)
+  bool embeddings = false;  ///< image and text embeddings of the shared view (ITC, ITM)
+  bool fusion = false;      ///< the shared view fused (MLM, MIM, ITM)
+  // Pass B (cross pairs): the embeddings of each side.
+  Modalities source{};
+  Modalities target{};
+
+  constexpr Needs operator|(const Needs& o) const {
+    return {mask_text || o.mask_text, mask_image || o.mask_image, teacher || o.teacher,
+            embeddings || o.embeddings, fusion || o.fusion, source | o.source, target | o.target};
+  }
+};
+
+/// Extra rows for pass A's single fusion call: row i fuses text of batch row text_rows[i]
+/// with the image of batch row image_rows[i].
+struct FusionRequest {
+  torch::Tensor text_rows;   ///< [R] int64
+  torch::Tensor image_rows;  ///< [R] int64
+};
+
+/// Per-step state a task may use.
+struct TaskContext {
+  std::int64_t step = 0;
+  std::mt19937_64* rng = nullptr;     ///< seeded per step: sampling (masking, negatives)
+  FusionSplit split;                  ///< this step's modality-randomization draw
+  std::int64_t mask_token = 0;        ///< the tokenizer's [MASK] id
+  std::int64_t vocab_size = 0;
+};
+
+/// Pass A's computed outputs for one batch of image-text pairs.
+struct ImageTextView {
+  const Batch* batch = nullptr;
+  TokenSequence text, image;  ///< encoder outputs of the shared (possibly masked) view
+  torch::Tensor image_embedding, text_embedding;  ///< [B, D] L2-normalised
+  FusionOutput fused;         ///< the shared view fused
+  torch::Tensor mlm_labels;   ///< [B, Lt] the original id where masked, -100 elsewhere
+  torch::Tensor patch_mask;   ///< [B, N] bool, true = masked
+  TokenSequence teacher;      ///< clean-image features [B, 1 + N, Wi], no gradient
+  std::map<std::string, FusionOutput> requested;  ///< rows a task asked for, by task name
+
+  const FusionOutput& requested_fused(const std::string& task) const { return requested.at(task); }
+};
+
+/// Pass B's computed outputs for one batch of cross pairs (source item -> target product).
+struct CrossPairView {
+  const Batch* source = nullptr;
+  const Batch* target = nullptr;
+  Embeddings source_embeddings, target_embeddings;
+};
+
+}  // namespace commercemm

@@ -1,0 +1,65 @@
+#pragma once
+// Teacher policies for the MIM tasks: where the clean-image targets come from.
+//
+// A teacher provides
+//   template <class ModelImpl> void attach(ModelImpl&);              once, before training
+//   template <class ModelImpl> TokenSequence features(ModelImpl&, images [B,3,H,W]);
+//                                      -> [B, 1 + N, Wi], computed without gradient
+//   template <class ModelImpl> void after_step(ModelImpl&);          after each optimizer step
+//
+//   teachers::StopGradient   the model's own image encoder on the clean image, no gradient
+//                            (the default: no extra parameters, one extra forward).
+//   teachers::Ema<M>         an exponential-moving-average copy of the image encoder with
+//                            momentum M / 1000 (iBOT/DINO style): a slower, steadier target.
+#include <cstdint>
+#include <memory>
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <commercemm/encoders/encoder.hpp>
+
+namespace commercemm::teachers {
+
+struct StopGradient {
+  template <class ModelImpl> void attach(ModelImpl&) {}
+  template <class ModelImpl> TokenSequence features(ModelImpl& model, const torch::Tensor& images) {
+    torch::NoGradGuard no_grad;
+    auto out = model.encode_image(images);
+    return {out.tokens.detach(), out.valid};
+  }
+  template <class ModelImpl> void after_step(ModelImpl&) {}
+};
+
+template <std::int64_t MomentumPermille = 996>
+struct Ema {
+  static_assert(MomentumPermille > 0 && MomentumPermille < 1000,
+                "teachers::Ema<M>: the momentum M is in thousandths and must be in (0, 1000)");
+  static constexpr double momentum = static_cast<double>(MomentumPermille) / 1000.0;
+
+  template <class ModelImpl> void attach(ModelImpl& model) {
+    using Encoder = typename ModelImpl::ImageEncoder::ContainedType;
+    auto copy = std::dynamic_pointer_cast<Encoder>(model.image_encoder()->clone());
+    for (auto& p : copy->parameters()) p.set_requires_grad(false);
+    copy->eval();
+    encoder_ = copy;
+  }
+  template <class ModelImpl> TokenSequence features(ModelImpl& model, const torch::Tensor& images) {
+    if (!encoder_) attach(model);
+    torch::NoGradGuard no_grad;
+    using Encoder = typename ModelImpl::ImageEncoder::ContainedType;
+    return std::dynamic_pointer_cast<Encoder>(encoder_)->forward(images, {});  // Module is a virtual base
+  }
+  template <class ModelImpl> void after_step(ModelImpl& model) {
+    if (!encoder_) return;
+    torch::NoGradGuard no_grad;
+    auto student = model.image_encoder()->named_parameters();
+    for (auto& p : encoder_->named_parameters()) p.value().mul_(momentum).add_(student[p.key()], 1.0 - momentum);
+  }
+  std::shared_ptr<torch::nn::Module> module() const { return encoder_; }
+
+ private:
+  std::shared_ptr<torch::nn::Module> encoder_;
+};
+
+}  // namespace commercemm::teachers

@@ -1,0 +1,464 @@
+#pragma once
+// cmm::train::Step<Recipe>: one pre-training step, the step planner of DESIGN section 4.
+//
+// From the recipe's tasks (those with a non-zero weight in the config) it works out which
+// encoder and fusion calls each pass needs, runs each network at most once per pass, hands
+// every task the shared outputs, sums the weighted losses and runs one backward per pass:
+//   pass A (image-text pairs): one shared view, masked where MLM/MIM are selected, plus a
+//     no-grad clean-image teacher forward when MIM is; ITM's negative pairs join the single
+//     fusion call;
+//   pass B (cross pairs): the source and target sides go through each network in one call.
+// A task that is not selected costs nothing; a pass with no task is not built at all.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/optimizer.h>
+#include <torch/types.h>
+
+#include <commercemm/core/config.hpp>
+#include <commercemm/core/config_io.hpp>
+#include <commercemm/data/tokenizer.hpp>
+#include <commercemm/schedules/schedule.hpp>
+#include <commercemm/tasks/masking.hpp>
+#include <commercemm/tasks/task_list.hpp>
+#include <commercemm/tasks/teachers.hpp>
+#include <commercemm/train/autocast.hpp>
+
+namespace commercemm::train {
+
+/// What one pass computed: per-task losses (unweighted) and logged parts, for metrics.
+struct PassResult {
+  bool ran = false;
+  double total = 0.0;                      ///< the weighted sum that was back-propagated
+  std::map<std::string, double> losses;    ///< by task name
+  std::map<std::string, double> parts;     ///< "task/part" -> value (temperature, accuracy, ...)
+};
+
+struct StepResult {
+  std::int64_t step = 0;
+  schedules::Draw draw;
+  PassResult image_text, cross_pair;
+};
+
+/// Cheap counters for tests and logs.
+struct StepCounters {
+  std::int64_t backward = 0;            ///< backward passes run
+  std::int64_t image_text_passes = 0;   ///< pass A inputs built
+  std::int64_t cross_pair_passes = 0;   ///< pass B inputs built
+  std::int64_t optimizer_steps = 0;
+};
+
+namespace detail {
+// The teacher policy of a recipe: the one its MIM tasks name (they must agree), else none.
+template <class T> struct teacher_of { using type = void; };
+template <class T>
+  requires requires { typename T::Teacher; }
+struct teacher_of<T> { using type = typename T::Teacher; };
+
+template <class Found, class... Ts> struct find_teacher { using type = Found; };
+template <class Found, class T, class... Ts> struct find_teacher<Found, T, Ts...> {
+  using mine = typename teacher_of<T>::type;
+  static_assert(std::is_void_v<mine> || std::is_void_v<Found> || std::is_same_v<mine, Found>,
+                "cmm::TaskList: the MIM tasks name different teachers; a recipe computes one "
+                "teacher, so every MIM task must use the same teacher policy");
+  using type = typename find_teacher<std::conditional_t<std::is_void_v<mine>, Found, mine>, Ts...>::type;
+};
+template <class Tuple> struct recipe_teacher;
+template <class... Ts> struct recipe_teacher<std::tuple<Ts...>> {
+  using found = typename find_teacher<void, Ts...>::type;
+  using type = std::conditional_t<std::is_void_v<found>, teachers::StopGradient, found>;
+};
+
+/// Rows [start, start + n) of a fusion output.
+inline FusionOutput slice(const FusionOutput& f, std::int64_t start, std::int64_t n) {
+  auto rows = [&](const TokenSequence& s) {
+    if (!s.defined()) return s;
+    return TokenSequence{s.tokens.narrow(0, start, n), s.valid.defined() ? s.valid.narrow(0, start, n) : s.valid};
+  };
+  return {rows(f.text), rows(f.image), f.pooled.narrow(0, start, n)};
+}
+
+inline TokenSequence select_rows(const TokenSequence& s, const torch::Tensor& rows) {
+  return {s.tokens.index_select(0, rows), s.valid.defined() ? s.valid.index_select(0, rows) : s.valid};
+}
+
+/// [B, L] validity, with every position of rows where `present` is false marked invalid.
+inline TokenSequence restrict_rows(TokenSequence s, const torch::Tensor& present) {
+  if (!present.defined() || !s.defined()) return s;
+  auto valid = s.valid.defined() ? s.valid : torch::ones({s.tokens.size(0), s.tokens.size(1)}, torch::kBool);
+  s.valid = valid.logical_and(present.to(torch::kBool).unsqueeze(1));
+  return s;
+}
+
+/// Stacks the rows of two token sequences, padding the shorter one (padding invalid).
+inline TokenSequence cat_rows(const TokenSequence& a, const TokenSequence& b) {
+  const auto l = std::max(a.tokens.size(1), b.tokens.size(1));
+  auto pad = [&](const TokenSequence& s) {
+    auto valid = s.valid.defined() ? s.valid : torch::ones({s.tokens.size(0), s.tokens.size(1)}, torch::kBool);
+    const auto extra = l - s.tokens.size(1);
+    if (extra == 0) return std::make_pair(s.tokens, valid);
+    return std::make_pair(
+        torch::cat({s.tokens, torch::zeros({s.tokens.size(0), extra, s.tokens.size(2)}, s.tokens.options())}, 1),
+        torch::cat({valid, torch::zeros({valid.size(0), extra}, torch::kBool)}, 1));
+  };
+  auto [ta, va] = pad(a);
+  auto [tb, vb] = pad(b);
+  return {torch::cat({ta, tb}), torch::cat({va, vb})};
+}
+
+/// Stacks two batches' text (ids and masks), padding to the longer one.
+inline std::pair<torch::Tensor, torch::Tensor> cat_text(const Batch& a, const Batch& b) {
+  const auto l = std::max(a.text_ids.size(1), b.text_ids.size(1));
+  auto pad = [&](const torch::Tensor& t) {
+    return torch::constant_pad_nd(t, {0, l - t.size(1)}, 0);
+  };
+  return {torch::cat({pad(a.text_ids), pad(b.text_ids)}), torch::cat({pad(a.text_mask), pad(b.text_mask)})};
+}
+
+/// Absent modality on one side of pass B: a CLS-only sequence that is entirely invalid.
+inline TokenSequence absent(std::int64_t rows, std::int64_t width, const torch::TensorOptions& options) {
+  return {torch::zeros({rows, 1, width}, options), torch::zeros({rows, 1}, torch::kBool)};
+}
+
+inline std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+}  // namespace detail
+
+/// Holds every task's head as a submodule named after the task, so they are saved, loaded
+/// and optimised with the model.
+template <class Tuple> class TaskHeadsImpl;
+template <class... Ts>
+class TaskHeadsImpl<std::tuple<Ts...>> : public torch::nn::Module {
+ public:
+  explicit TaskHeadsImpl(const ModelConfig& config) : heads_(Ts::make_head(config)...) {
+    std::apply([&](auto&... head) { (register_module(Ts::name(), head.ptr()), ...); }, heads_);
+  }
+  template <std::size_t I> auto& get() { return std::get<I>(heads_); }
+
+ private:
+  std::tuple<typename Ts::Head...> heads_;
+};
+
+template <class RecipeT>
+class Step {
+ public:
+  using Model = typename RecipeT::Model;
+  using Tasks = typename RecipeT::TaskTuple;
+  using Schedule = typename RecipeT::Schedule;
+  using Heads = TaskHeadsImpl<Tasks>;
+  static constexpr std::size_t task_count = std::tuple_size_v<Tasks>;
+
+  /// `special` gives the tokenizer's [MASK] id for MLM; `schedule_options` defaults to the
+  /// config's fusion depth, seed and steps.
+  Step(Model model, const Config& config, data::SpecialTokens special,
+       std::optional<schedules::ScheduleOptions> schedule_options = std::nullopt)
+      : model_(std::move(model)),
+        config_(config),
+        heads_(std::make_shared<Heads>(config.model)),
+        schedule_(schedule_options.value_or(default_schedule_options(config))),
+        special_(special) {
+    read_weights();
+    teacher_.attach(*model_);
+  }
+
+  Model& model() { return model_; }
+  Heads& heads() { return *heads_; }
+  std::shared_ptr<Heads> heads_ptr() { return heads_; }
+  const Schedule& schedule() const { return schedule_; }
+  const StepCounters& counters() const { return counters_; }
+
+  /// Every trainable tensor: the model's and the heads'.
+  std::vector<torch::Tensor> parameters() {
+    auto params = model_->parameters();
+    for (auto& p : heads_->parameters()) params.push_back(p);
+    return params;
+  }
+
+  /// Names and weights of the tasks that run (weight > 0), in recipe order.
+  std::vector<std::pair<std::string, double>> active_tasks() const {
+    std::vector<std::pair<std::string, double>> out;
+    for (std::size_t i = 0; i < task_count; ++i)
+      if (weights_[i] > 0) out.emplace_back(names_[i], weights_[i]);
+    return out;
+  }
+
+  /// One training step: pass A on `image_text` (may be null), pass B on `source` -> `target`
+  /// (may be null), then the optimizer update(s) the recipe's update policy prescribes.
+  /// A NaN or infinite loss throws commercemm::Error before any parameter changes.
+  StepResult run(const Batch* image_text, const Batch* source, const Batch* target,
+                 torch::optim::Optimizer& optimizer, std::int64_t step) {
+    StepResult result;
+    result.step = step;
+    result.draw = schedule_.draw(step);
+    std::mt19937_64 rng(detail::mix(static_cast<std::uint64_t>(config_.train.seed) * 0x100000001b3ull +
+                                    static_cast<std::uint64_t>(step)));
+    TaskContext ctx{step, &rng, result.draw.split, special_.mask, model_->config().text.vocab_size};
+    optimizer.zero_grad();
+    if (image_text) {
+      result.image_text = image_text_pass(*image_text, ctx);
+      if (RecipeT::UpdatePolicy::step_after_each_pass && result.image_text.ran) update(optimizer);
+    }
+    if (source && target) result.cross_pair = cross_pair_pass(*source, *target, ctx, result.draw);
+    if (!RecipeT::UpdatePolicy::step_after_each_pass || result.cross_pair.ran) update(optimizer);
+    return result;
+  }
+
+  /// Pass A: forward, weighted sum, backward (no optimizer step).
+  PassResult image_text_pass(const Batch& batch, TaskContext& ctx) {
+    const auto needs = union_needs(Pass::image_text);
+    if (!needs) return {};
+    ++counters_.image_text_passes;
+    ImageTextView view;
+    view.batch = &batch;
+    torch::Tensor total;
+    PassResult result;
+    {
+      AutocastGuard autocast(config_.train.precision);
+      auto gen = tasks::make_generator(ctx.rng->operator()());
+      auto ids = batch.text_ids;
+      if (needs->mask_text) {
+        std::tie(ids, view.mlm_labels) = tasks::mask_tokens(batch.text_ids, batch.text_mask, ctx.mask_token,
+                                                            ctx.vocab_size, gen, {}, first_regular_id());
+      }
+      if (needs->mask_image)
+        view.patch_mask = tasks::mask_patches(batch.size(), model_->config().image.num_patches(), kMaskRatio, gen);
+      view.text = model_->encode_text(ids, batch.text_mask);
+      view.image = model_->encode_image(batch.images, view.patch_mask);
+      if (needs->teacher) view.teacher = teacher_.features(*model_, batch.images);
+      if (needs->embeddings) {
+        view.image_embedding = model_->embed_image(view.image);
+        view.text_embedding = model_->embed_text(view.text);
+      }
+      fuse_pass_a(view, needs->fusion, ctx);
+      total = sum_losses(Pass::image_text, view, ctx, result);
+    }
+    backward(total, result);
+    return result;
+  }
+
+  /// Pass B: forward, weighted sum, backward (no optimizer step).
+  PassResult cross_pair_pass(const Batch& source_batch, const Batch& target, TaskContext& ctx,
+                             const schedules::Draw& draw) {
+    const auto needs = union_needs(Pass::cross_pair);
+    if (!needs) return {};
+    ++counters_.cross_pair_passes;
+    Batch source = source_batch;
+    schedules::apply_modality_dropout(source, draw, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
+    CrossPairView view{&source, &target, {}, {}};
+    torch::Tensor total;
+    PassResult result;
+    {
+      AutocastGuard autocast(config_.train.precision);
+      encode_pass_b(source, target, needs->source, needs->target, view, ctx);
+      total = sum_losses(Pass::cross_pair, view, ctx, result);
+    }
+    backward(total, result);
+    return result;
+  }
+
+ private:
+  static constexpr double kMaskRatio = 0.4;
+
+  static schedules::ScheduleOptions default_schedule_options(const Config& c) {
+    schedules::ScheduleOptions o;
+    o.depth = c.model.fusion.layers;
+    o.seed = static_cast<std::uint64_t>(c.train.seed);
+    o.total_steps = c.train.steps;
+    return o;
+  }
+
+  // Random MLM replacements avoid the special ids when they sit at the start (WordPiece's
+  // [PAD]=0 ... [MASK]=103 region is not contiguous; replacing with them is harmless).
+  std::int64_t first_regular_id() const {
+    const auto top = std::max({special_.pad, special_.unk, special_.mask});
+    return top + 1 < model_->config().text.vocab_size && top < 1000 ? top + 1 : 0;
+  }
+
+  void read_weights() {
+    std::vector<std::string> known;
+    for_each_task([&]<class T, std::size_t I>() {
+      names_[I] = T::name();
+      known.push_back(names_[I]);
+      const auto it = config_.tasks.find(names_[I]);
+      weights_[I] = it == config_.tasks.end() ? 1.0 : it->second.weight;
+    });
+    for (const auto& [name, task] : config_.tasks) {
+      if (std::find(known.begin(), known.end(), name) == known.end())
+        throw Error(Location{"", 0, "tasks." + name},
+                    "this recipe has no such task" + commercemm::detail::suggest(name, known));
+    }
+  }
+
+  template <class F> void for_each_task(F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (f.template operator()<std::tuple_element_t<I, Tasks>, I>(), ...);
+    }(std::make_index_sequence<task_count>{});
+  }
+
+  std::optional<Needs> union_needs(Pass pass) {
+    std::optional<Needs> needs;
+    for_each_task([&]<class T, std::size_t I>() {
+      if (T::pass == pass && weights_[I] > 0) needs = needs ? (*needs | T::needs) : T::needs;
+    });
+    return needs;
+  }
+
+  template <class T> static constexpr bool has_prepare = requires(typename T::Head& h, typename Model::Impl& m,
+                                                                    const ImageTextView& v, TaskContext& c) {
+    { T::prepare(h, m, v, c) } -> std::same_as<FusionRequest>;
+  };
+
+  // One fusion call for the shared view (if any task reads it) and every requested row.
+  void fuse_pass_a(ImageTextView& view, bool shared, TaskContext& ctx) {
+    std::vector<std::pair<std::string, FusionRequest>> requests;
+    for_each_task([&]<class T, std::size_t I>() {
+      if constexpr (T::pass == Pass::image_text && has_prepare<T>) {
+        if (weights_[I] > 0) requests.emplace_back(T::name(), T::prepare(heads_->template get<I>(), *model_, view, ctx));
+      }
+    });
+    if (!shared && requests.empty()) return;
+    if (requests.empty()) {
+      view.fused = model_->fuse(view.text, view.image, ctx.split);
+      return;
+    }
+    const auto b = view.batch->size();
+    std::vector<torch::Tensor> text_rows, image_rows;
+    if (shared) text_rows.push_back(torch::arange(b, torch::kLong)), image_rows.push_back(torch::arange(b, torch::kLong));
+    for (const auto& [name, r] : requests) text_rows.push_back(r.text_rows), image_rows.push_back(r.image_rows);
+    const auto fused = model_->fuse(detail::select_rows(view.text, torch::cat(text_rows)),
+                                    detail::select_rows(view.image, torch::cat(image_rows)), ctx.split);
+    std::int64_t offset = 0;
+    if (shared) view.fused = detail::slice(fused, 0, b), offset = b;
+    for (const auto& [name, r] : requests) {
+      const auto n = r.text_rows.size(0);
+      view.requested[name] = detail::slice(fused, offset, n);
+      offset += n;
+    }
+  }
+
+  // Each network once over [source rows; target rows]; embeddings split back per side.
+  void encode_pass_b(const Batch& source, const Batch& target, Modalities src, Modalities tgt,
+                     CrossPairView& view, TaskContext& ctx) {
+    const auto bs = source.size(), bt = target.size();
+    const bool mm = src.has(Modality::multimodal) || tgt.has(Modality::multimodal);
+    const bool src_text = source.has_text() && (src.has(Modality::text) || src.has(Modality::multimodal));
+    const bool tgt_text = target.has_text() && (tgt.has(Modality::text) || tgt.has(Modality::multimodal));
+    const bool src_image = source.has_images() && (src.has(Modality::image) || src.has(Modality::multimodal));
+    const bool tgt_image = target.has_images() && (tgt.has(Modality::image) || tgt.has(Modality::multimodal));
+
+    TokenSequence s_text, t_text, s_image, t_image;
+    if (src_text && tgt_text) {
+      auto [ids, mask] = detail::cat_text(source, target);
+      const auto both = model_->encode_text(ids, mask);
+      s_text = {both.tokens.narrow(0, 0, bs), both.valid.narrow(0, 0, bs)};
+      t_text = {both.tokens.narrow(0, bs, bt), both.valid.narrow(0, bs, bt)};
+    } else if (src_text) {
+      s_text = model_->encode_text(source.text_ids, source.text_mask);
+    } else if (tgt_text) {
+      t_text = model_->encode_text(target.text_ids, target.text_mask);
+    }
+    if (src_image && tgt_image) {
+      const auto both = model_->encode_image(torch::cat({source.images, target.images}));
+      s_image = {both.tokens.narrow(0, 0, bs), {}};
+      t_image = {both.tokens.narrow(0, bs, bt), {}};
+    } else if (src_image) {
+      s_image = model_->encode_image(source.images);
+    } else if (tgt_image) {
+      t_image = model_->encode_image(target.images);
+    }
+    // Rows that lack a modality (queries without images, dropped modalities) are invalid.
+    s_text = detail::restrict_rows(s_text, source.text_present);
+    s_image = detail::restrict_rows(s_image, source.image_present);
+    t_text = detail::restrict_rows(t_text, target.text_present);
+    t_image = detail::restrict_rows(t_image, target.image_present);
+
+    if (src.has(Modality::text) && s_text.defined()) view.source_embeddings.text = model_->embed_text(s_text);
+    if (src.has(Modality::image) && s_image.defined()) view.source_embeddings.image = model_->embed_image(s_image);
+    if (tgt.has(Modality::text) && t_text.defined()) view.target_embeddings.text = model_->embed_text(t_text);
+    if (tgt.has(Modality::image) && t_image.defined()) view.target_embeddings.image = model_->embed_image(t_image);
+    if (!mm) return;
+
+    // One fusion call over both sides; a side without a modality gets invalid placeholders.
+    const bool any_text = s_text.defined() || t_text.defined(), any_image = s_image.defined() || t_image.defined();
+    auto fill = [&](const TokenSequence& s, std::int64_t rows, const TokenSequence& other) {
+      return s.defined() ? s : detail::absent(rows, other.tokens.size(2), other.tokens.options());
+    };
+    TokenSequence text, image;
+    if (any_text) text = detail::cat_rows(fill(s_text, bs, s_text.defined() ? s_text : t_text),
+                                          fill(t_text, bt, t_text.defined() ? t_text : s_text));
+    if (any_image) image = detail::cat_rows(fill(s_image, bs, s_image.defined() ? s_image : t_image),
+                                            fill(t_image, bt, t_image.defined() ? t_image : s_image));
+    const auto fused = model_->embed_multimodal(model_->fuse(text, image, ctx.split));
+    if (src.has(Modality::multimodal)) view.source_embeddings.multimodal = fused.narrow(0, 0, bs);
+    if (tgt.has(Modality::multimodal)) view.target_embeddings.multimodal = fused.narrow(0, bs, bt);
+  }
+
+  template <class View>
+  torch::Tensor sum_losses(Pass pass, const View& view, TaskContext& ctx, PassResult& result) {
+    torch::Tensor total;
+    double weight_sum = 0;
+    for_each_task([&]<class T, std::size_t I>() {
+      if constexpr (std::is_same_v<View, ImageTextView> == (T::pass == Pass::image_text)) {
+        if (T::pass != pass || weights_[I] <= 0) return;
+        auto out = T::loss(heads_->template get<I>(), *model_, view, ctx);
+        const double value = out.loss.template item<double>();
+        if (!std::isfinite(value))
+          throw Error(Location{"", 0, "tasks." + names_[I]},
+                      "loss is " + std::to_string(value) + " at step " + std::to_string(ctx.step) +
+                          "; no parameter was updated");
+        result.losses[names_[I]] = value;
+        for (const auto& [part, tensor] : out.parts) result.parts[names_[I] + "/" + part] = tensor.template item<double>();
+        auto weighted = out.loss * weights_[I];
+        total = total.defined() ? total + weighted : weighted;
+        weight_sum += weights_[I];
+      }
+    });
+    if (config_.train.normalize_pass_weights && weight_sum > 0) total = total / weight_sum;
+    return total;
+  }
+
+  void backward(const torch::Tensor& total, PassResult& result) {
+    result.ran = true;
+    result.total = total.template item<double>();
+    total.backward();
+    ++counters_.backward;
+  }
+
+  void update(torch::optim::Optimizer& optimizer) {
+    if (config_.train.grad_clip > 0) torch::nn::utils::clip_grad_norm_(parameters(), config_.train.grad_clip);
+    optimizer.step();
+    optimizer.zero_grad();
+    ++counters_.optimizer_steps;
+    teacher_.after_step(*model_);
+  }
+
+  using Teacher = typename detail::recipe_teacher<Tasks>::type;
+
+  Model model_;
+  Config config_;
+  std::shared_ptr<Heads> heads_;
+  Schedule schedule_;
+  data::SpecialTokens special_;
+  Teacher teacher_;
+  std::array<std::string, task_count> names_;
+  std::array<double, task_count> weights_{};
+  StepCounters counters_;
+};
+
+}  // namespace commercemm::train

@@ -1,0 +1,262 @@
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <tuple>
+#include <utility>
+
+#include <torch/optim/adamw.h>
+#include <torch/types.h>
+
+#include <commercemm/commercemm.hpp>
+
+namespace cmm = commercemm;
+namespace tk = commercemm::tasks;
+
+namespace {
+using Model = cmm::DefaultModel;
+using Schedule = cmm::schedules::RandomFusionSplit;
+
+using PassA = std::tuple<tk::MLM, tk::MIM<cmm::losses::KL>, tk::MIM<cmm::losses::FeatureRegression>, tk::ITC<>,
+                         tk::ITM<cmm::negatives::Hard>>;
+using AllTasks = cmm::TaskList<tk::MLM, tk::MIM<cmm::losses::KL>, tk::MIM<cmm::losses::FeatureRegression>,
+                               tk::ITC<>, tk::ITM<cmm::negatives::Hard>, tk::OmniRetrieval<tk::omni::All>>;
+
+cmm::Config tiny_config() {
+  cmm::Config c;
+  c.model = cmm::presets::model("tiny");
+  c.model.text.vocab_size = 200;
+  c.train.steps = 10;
+  return c;
+}
+const cmm::data::SpecialTokens kSpecial{0, 1, 2};
+
+cmm::Batch image_text_batch(std::int64_t b, std::uint64_t seed) {
+  torch::manual_seed(seed);
+  cmm::Batch batch;
+  batch.images = torch::randn({b, 3, 32, 32});
+  batch.text_ids = torch::randint(3, 200, {b, 8}, torch::kLong);
+  batch.text_mask = torch::ones({b, 8}, torch::kLong);
+  batch.text_mask.narrow(1, 6, 2).select(0, 0).fill_(0);
+  batch.product_ids = torch::arange(b, torch::kLong);
+  return batch;
+}
+
+// Sources mixing queries (text only), views (image only) and posts (both).
+std::pair<cmm::Batch, cmm::Batch> cross_pair_batch(std::int64_t b, std::uint64_t seed) {
+  auto source = image_text_batch(b, seed), target = image_text_batch(b, seed + 1);
+  target.product_ids = source.product_ids.clone();
+  source.text_present = torch::ones({b}, torch::kBool);
+  source.image_present = torch::ones({b}, torch::kBool);
+  for (std::int64_t i = 0; i < b; i += 3) source.image_present[i] = false;
+  for (std::int64_t i = 1; i < b; i += 3) source.text_present[i] = false;
+  return {source, target};
+}
+
+template <class Tasks, class Schedule = cmm::schedules::RandomFusionSplit, class Update = cmm::update::Accumulate>
+struct Fixture {
+  using Recipe = cmm::Recipe<Model, Tasks, Schedule, Update>;
+  explicit Fixture(cmm::Config config = tiny_config())
+      : step(Model(config.model), config, kSpecial),
+        optimizer(step.parameters(), torch::optim::AdamWOptions(1e-3)) {}
+  cmm::train::Step<Recipe> step;
+  torch::optim::AdamW optimizer;
+};
+
+// Every non-empty subset of the five pass-A tasks, as a TaskList, from a bit mask.
+template <unsigned Mask, std::size_t... I>
+auto subset_list(std::index_sequence<I...>)
+    -> cmm::TaskList<std::tuple_element_t<I, PassA>...>;
+template <unsigned Mask, class Picked, std::size_t I> struct pick;
+template <unsigned Mask, std::size_t... P, std::size_t I>
+struct pick<Mask, std::index_sequence<P...>, I> {
+  using next = std::conditional_t<(Mask >> I) & 1u, std::index_sequence<P..., I>, std::index_sequence<P...>>;
+  using type = typename pick<Mask, next, I + 1>::type;
+};
+template <unsigned Mask, std::size_t... P>
+struct pick<Mask, std::index_sequence<P...>, 5> { using type = std::index_sequence<P...>; };
+template <unsigned Mask>
+using Subset = decltype(subset_list<Mask>(typename pick<Mask, std::index_sequence<>, 0>::type{}));
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(step_planner)
+
+BOOST_AUTO_TEST_CASE(all_fourteen_tasks_make_two_backward_passes) {
+  Fixture<AllTasks> f;
+  BOOST_TEST(f.step.active_tasks().size() == 14u);
+  const auto a = image_text_batch(6, 1);
+  const auto [source, target] = cross_pair_batch(6, 2);
+  f.step.model()->reset_calls();
+  const auto result = f.step.run(&a, &source, &target, f.optimizer, 0);
+  BOOST_TEST(f.step.counters().backward == 2);
+  BOOST_TEST(f.step.counters().optimizer_steps == 1);
+  BOOST_TEST(result.image_text.losses.size() == 5u);
+  BOOST_TEST(result.cross_pair.losses.size() == 9u);
+  BOOST_TEST(result.cross_pair.losses.count("retrieval_text_multimodal") == 1u);
+  const auto& calls = f.step.model()->calls();
+  BOOST_TEST(calls.image_encoder == 3);  // pass A: masked view + clean teacher; pass B: one call
+  BOOST_TEST(calls.text_encoder == 2);   // one per pass
+  BOOST_TEST(calls.fusion == 2);         // pass A shared view + ITM negatives in one call; pass B one
+  for (const auto& [name, value] : result.image_text.losses) BOOST_TEST(std::isfinite(value), name);
+  for (const auto& [name, value] : result.cross_pair.losses) BOOST_TEST(std::isfinite(value), name);
+}
+
+BOOST_AUTO_TEST_CASE(itc_only_never_fuses) {
+  Fixture<cmm::TaskList<tk::ITC<>>> f;
+  const auto a = image_text_batch(4, 3);
+  const auto [source, target] = cross_pair_batch(4, 4);
+  f.step.model()->reset_calls();
+  f.step.run(&a, &source, &target, f.optimizer, 0);
+  BOOST_TEST(f.step.model()->calls().fusion == 0);
+  BOOST_TEST(f.step.model()->calls().image_encoder == 1);
+  BOOST_TEST(f.step.counters().backward == 1);
+  BOOST_TEST(f.step.counters().cross_pair_passes == 0);
+}
+
+BOOST_AUTO_TEST_CASE(pass_b_only_never_builds_pass_a) {
+  Fixture<cmm::TaskList<tk::Retrieval<cmm::Text, cmm::Image>>> f;
+  const auto a = image_text_batch(4, 5);
+  const auto [source, target] = cross_pair_batch(6, 6);
+  f.step.model()->reset_calls();
+  const auto result = f.step.run(&a, &source, &target, f.optimizer, 0);
+  BOOST_TEST(f.step.counters().image_text_passes == 0);
+  BOOST_TEST(!result.image_text.ran);
+  BOOST_TEST(f.step.model()->calls().fusion == 0);  // no multimodal embedding asked for
+  BOOST_TEST(f.step.model()->calls().text_encoder == 1);
+  BOOST_TEST(f.step.model()->calls().image_encoder == 1);
+}
+
+BOOST_AUTO_TEST_CASE(every_subset_of_pass_a_compiles_and_steps) {
+  int stepped = 0;
+  [&]<unsigned... M>(std::integer_sequence<unsigned, M...>) {
+    (([&] {
+       Fixture<Subset<M + 1>> f;
+       const auto a = image_text_batch(4, M);
+       const auto r = f.step.run(&a, nullptr, nullptr, f.optimizer, 0);
+       BOOST_TEST(r.image_text.ran);
+       BOOST_TEST(r.image_text.losses.size() == static_cast<std::size_t>(__builtin_popcount(M + 1)));
+       BOOST_TEST(std::isfinite(r.image_text.total));
+       ++stepped;
+     }()),
+     ...);
+  }(std::make_integer_sequence<unsigned, 31>{});
+  BOOST_TEST(stepped == 31);
+}
+
+BOOST_AUTO_TEST_CASE(identical_batch_gives_no_nan) {
+  Fixture<AllTasks> f;
+  auto a = image_text_batch(5, 7);
+  a.images = a.images.narrow(0, 0, 1).expand({5, 3, 32, 32}).contiguous();
+  a.text_ids = a.text_ids.narrow(0, 0, 1).expand({5, 8}).contiguous();
+  a.text_mask = torch::ones({5, 8}, torch::kLong);
+  a.product_ids = torch::zeros({5}, torch::kLong);  // one product: no negative exists anywhere
+  auto [source, target] = cross_pair_batch(5, 8);
+  source.product_ids.zero_();
+  target.product_ids.zero_();
+  for (int s = 0; s < 3; ++s) {
+    const auto r = f.step.run(&a, &source, &target, f.optimizer, s);
+    for (const auto& [name, value] : r.image_text.losses) BOOST_TEST(std::isfinite(value), name);
+    for (const auto& [name, value] : r.cross_pair.losses) BOOST_TEST(std::isfinite(value), name);
+  }
+  for (const auto& p : f.step.parameters()) BOOST_TEST(torch::isfinite(p).all().item<bool>());
+}
+
+BOOST_AUTO_TEST_CASE(nan_loss_stops_before_any_update) {
+  Fixture<cmm::TaskList<tk::ITC<>>> f;
+  auto a = image_text_batch(4, 9);
+  a.images[0][0][0][0] = std::nan("");
+  const auto before = f.step.model()->image_head->weight.clone();
+  BOOST_CHECK_EXCEPTION(f.step.run(&a, nullptr, nullptr, f.optimizer, 3), cmm::Error, [](const cmm::Error& e) {
+    return e.where().field == "tasks.itc" && e.message().find("step 3") != std::string::npos;
+  });
+  BOOST_TEST(f.step.model()->image_head->weight.equal(before));
+}
+
+BOOST_AUTO_TEST_CASE(weights_switch_tasks_and_unknown_names_fail) {
+  auto config = tiny_config();
+  config.tasks["itm"].weight = 0.0;
+  config.tasks["mlm"].weight = 0.5;
+  Fixture<AllTasks> f(config);
+  BOOST_TEST(f.step.active_tasks().size() == 13u);
+  const auto a = image_text_batch(4, 10);
+  const auto r = f.step.run(&a, nullptr, nullptr, f.optimizer, 0);
+  BOOST_TEST(r.image_text.losses.count("itm") == 0u);
+  auto bad = tiny_config();
+  bad.tasks["itcc"].weight = 1.0;
+  BOOST_CHECK_EXCEPTION((Fixture<AllTasks>(bad)), cmm::Error, [](const cmm::Error& e) {
+    return e.where().field == "tasks.itcc" && std::string(e.what()).find("did you mean 'itc'") != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(per_pass_update_steps_twice) {
+  Fixture<AllTasks, Schedule, cmm::update::PerPass> f;
+  const auto a = image_text_batch(4, 11);
+  const auto [source, target] = cross_pair_batch(4, 12);
+  f.step.run(&a, &source, &target, f.optimizer, 0);
+  BOOST_TEST(f.step.counters().optimizer_steps == 2);
+}
+
+BOOST_AUTO_TEST_CASE(ema_teacher_follows_the_student) {
+  using Ema = cmm::teachers::Ema<900>;
+  Fixture<cmm::TaskList<tk::MIM<cmm::losses::FeatureRegression, Ema>, tk::MIM<cmm::losses::KL, Ema>>> f;
+  const auto a = image_text_batch(4, 13);
+  const auto r = f.step.run(&a, nullptr, nullptr, f.optimizer, 0);
+  BOOST_TEST(r.image_text.losses.size() == 2u);
+  BOOST_TEST(f.step.model()->calls().image_encoder == 1);  // the EMA copy is not the model
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(sampling)
+
+BOOST_AUTO_TEST_CASE(hard_negatives_never_share_a_product) {
+  auto gen = tk::make_generator(1);
+  const auto products = torch::tensor({0, 0, 1, 2, 2, 3}, torch::kLong);
+  for (int trial = 0; trial < 50; ++trial) {
+    const auto sim = torch::randn({6, 6}, gen);
+    const auto picked = cmm::negatives::Hard::sample(sim, products, gen);
+    for (int i = 0; i < 6; ++i) {
+      const auto j = picked[i].item<std::int64_t>();
+      BOOST_REQUIRE(j >= 0);
+      BOOST_TEST(products[j].item<std::int64_t>() != products[i].item<std::int64_t>());
+    }
+  }
+  // NaN and all-zero similarities fall back to uniform; one product everywhere: no negative.
+  const auto nan = torch::full({3, 3}, std::nan(""));
+  const auto picked = cmm::negatives::Hard::sample(nan, torch::tensor({0, 1, 2}, torch::kLong), gen);
+  BOOST_TEST(picked.ge(0).all().item<bool>());
+  const auto none = cmm::negatives::Random::sample(torch::zeros({3, 3}), torch::zeros({3}, torch::kLong), gen);
+  BOOST_TEST(none.eq(-1).all().item<bool>());
+}
+
+BOOST_AUTO_TEST_CASE(hard_negatives_follow_similarity) {
+  auto gen = tk::make_generator(2);
+  auto sim = torch::zeros({3, 3});
+  sim[0][2] = 1.0;  // for row 0, column 2 is far more similar than column 1
+  int picked_two = 0;
+  for (int t = 0; t < 200; ++t)
+    picked_two += cmm::negatives::Hard::sample(sim, {}, gen)[0].item<std::int64_t>() == 2;
+  BOOST_TEST(picked_two > 190);  // softmax(1/0.07) vs 1: essentially always
+}
+
+BOOST_AUTO_TEST_CASE(token_masking_rates) {
+  auto gen = tk::make_generator(3);
+  const auto ids = torch::randint(10, 1000, {200, 100}, torch::kLong);
+  auto mask = torch::ones({200, 100}, torch::kLong);
+  mask.narrow(1, 90, 10).fill_(0);
+  const auto [masked, labels] = tk::mask_tokens(ids, mask, 5, 1000, gen);
+  const auto chosen = labels.ne(-100);
+  const double rate = chosen.sum().item<double>() / 18000.0;
+  BOOST_TEST(std::abs(rate - 0.15) < 0.01);
+  BOOST_TEST(!chosen.narrow(1, 90, 10).any().item<bool>());  // padding never masked
+  BOOST_TEST(labels.index({chosen}).equal(ids.index({chosen})));
+  const double n = chosen.sum().item<double>();
+  const double as_mask = masked.index({chosen}).eq(5).sum().item<double>() / n;
+  const double kept = masked.index({chosen}).eq(ids.index({chosen})).sum().item<double>() / n;
+  BOOST_TEST(std::abs(as_mask - 0.8) < 0.03);
+  BOOST_TEST(std::abs(kept - 0.1) < 0.03);  // (random picks equal to the original are rare)
+  BOOST_TEST(masked.index({chosen.logical_not()}).equal(ids.index({chosen.logical_not()})));
+  const auto patches = tk::mask_patches(4, 64, 0.4, gen);
+  BOOST_TEST(patches.sum(1).eq(26).all().item<bool>());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
