@@ -111,6 +111,21 @@ inline std::vector<Record> cross_pair_records(const DatasetSplit& split, Product
   return out;
 }
 
+/// Pass B records with the kinds in proportion: every image and post pair, plus a seeded
+/// sample of `queries_per_view` query pairs per image/post pair. On the emoji benchmark
+/// queries outnumber other views 28 to 1, and an unbalanced pass B leaves the image-side
+/// retrieval tasks a row or two per batch.
+inline std::vector<Record> balanced_cross_pair_records(const DatasetSplit& split, ProductIndex& products,
+                                                       double queries_per_view = 0.5, std::uint64_t seed = 0) {
+  auto out = cross_pair_records(split, products, {PairKind::image, PairKind::post});
+  auto queries = cross_pair_records(split, products, {PairKind::query});
+  std::mt19937_64 rng(seed);
+  std::shuffle(queries.begin(), queries.end(), rng);
+  const auto keep = std::min(queries.size(), static_cast<std::size_t>(queries_per_view * static_cast<double>(out.size())));
+  out.insert(out.end(), queries.begin(), queries.begin() + static_cast<std::ptrdiff_t>(keep));
+  return out;
+}
+
 class Loader {
  public:
   Loader(std::vector<Record> records, std::shared_ptr<const Tokenizer> tokenizer, LoaderOptions options)

@@ -73,9 +73,12 @@ class MimKlHeadImpl : public torch::nn::Cloneable<MimKlHeadImpl> {
   }
   void reset() override {
     student = register_module("student", torch::nn::Linear(fusion_width_, prototypes_));
-    // Scaled so a LayerNorm-ed feature gives unit-variance logits.
+    // Scaled so a LayerNorm-ed feature gives logits of standard deviation 0.1: divided by
+    // the teacher temperature 0.04 that is 2.5, a distribution of about log K - 3 nats,
+    // sharp but far from one-hot.
     teacher_projection = register_buffer(
-        "teacher_projection", torch::randn({image_width_, prototypes_}) / std::sqrt(static_cast<double>(image_width_)));
+        "teacher_projection",
+        torch::randn({image_width_, prototypes_}) * (0.1 / std::sqrt(static_cast<double>(image_width_))));
     center = register_buffer("center", torch::zeros({prototypes_}));
   }
   torch::Tensor teacher_logits(const torch::Tensor& features) const {

@@ -39,9 +39,15 @@ struct Retrieval {
   static losses::LossOutput loss(Head& head, ModelImpl&, const CrossPairView& view, TaskContext&) {
     const auto& queries = view.source_embeddings.get(Source::value);
     const auto& keys = view.target_embeddings.get(Target::value);
-    losses::InfoNceOptions options{view.source->product_ids, view.target->product_ids,
-                                   rows_with(*view.source, Source::value)};
-    return losses::info_nce(queries, keys, head->forward(), options, Gather{});
+    const auto rows = rows_with(*view.source, Source::value);
+    // No source in this batch has the modality (a batch of text queries has no image): the
+    // task contributes nothing, but stays in the graph so the pass can always back-propagate.
+    if (!queries.defined() || !keys.defined() || !rows.any().template item<bool>())
+      return {head->forward() * 0.0, {}, {{"rows", torch::zeros({})}}};
+    losses::InfoNceOptions options{view.source->product_ids, view.target->product_ids, rows};
+    auto out = losses::info_nce(queries, keys, head->forward(), options, Gather{});
+    out.parts["rows"] = rows.sum().to(torch::kDouble);
+    return out;
   }
 };
 
