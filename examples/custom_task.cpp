@@ -1,0 +1,63 @@
+// A retrieval task written outside the library and added to a TaskList like the built-in
+// ones: VSE++'s hinge loss with the hardest in-batch negative (Faghri et al., 2018) between a
+// source modality and a target modality. It satisfies the cmm::tasks::Task concept
+// (tasks/task.hpp documents every member); the step planner computes the embeddings it asks
+// for in `needs` together with every other pass-B task's, in one call per network.
+//   commercemm_custom_task [--steps N]
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "pretrain_common.hpp"
+
+namespace cmm = commercemm;
+namespace tk = commercemm::tasks;
+
+template <cmm::ModalityTag Source, cmm::ModalityTag Target>
+struct HardestNegativeRetrieval {
+  static std::string name() { return std::string("hardest_") + Source::name + "_" + Target::name; }
+  static constexpr cmm::Pass pass = cmm::Pass::cross_pair;
+  static constexpr cmm::Needs needs{.source = Source::value, .target = Target::value};
+  using Head = tk::NoHead;  // no parameters: a fixed margin
+  static Head make_head(const cmm::ModelConfig&) { return Head(); }
+  static constexpr double margin = 0.2;
+
+  template <class ModelImpl>
+  static cmm::losses::LossOutput loss(Head&, ModelImpl&, const cmm::CrossPairView& view, cmm::TaskContext&) {
+    const auto& q = view.source_embeddings.get(Source::value);
+    const auto& k = view.target_embeddings.get(Target::value);
+    const auto rows = tk::rows_with(*view.source, Source::value);
+    if (!q.defined() || !k.defined() || !rows.any().template item<bool>()) return {torch::zeros({}, torch::requires_grad()), {}, {}};
+    const auto sim = torch::matmul(q, k.t());                       // [B, B]
+    const auto positive = sim.diagonal().unsqueeze(1);              // [B, 1]
+    const auto same = view.source->product_ids.unsqueeze(1).eq(view.target->product_ids.unsqueeze(0));
+    const auto hardest = sim.masked_fill(same, -2.0).amax(1, true); // the closest other product
+    const auto hinge = (margin + hardest - positive).clamp_min(0).squeeze(1);
+    const auto w = rows.to(hinge.dtype());
+    return {(hinge * w).sum() / w.sum().clamp_min(1.0), sim, {}};
+  }
+};
+static_assert(tk::Task<HardestNegativeRetrieval<cmm::Image, cmm::Multimodal>>);
+
+using Tasks = cmm::TaskList<tk::ITC<>, tk::Retrieval<cmm::Text, cmm::Multimodal>,
+                            HardestNegativeRetrieval<cmm::Image, cmm::Multimodal>>;
+using Recipe = cmm::Recipe<cmm::DefaultModel, Tasks, cmm::schedules::FixedFusionSplit<0>>;
+
+int main(int argc, char** argv) {
+  CLI::App app{"Pre-train with a user-defined retrieval task"};
+  std::int64_t steps = 60;
+  std::string data_dir = "data/emoji-commerce";
+  app.add_option("--steps", steps, "training steps");
+  app.add_option("--data", data_dir, "benchmark directory");
+  CLI11_PARSE(app, argc, argv);
+  auto config = cmm::load_config("examples/configs/tiny.toml");
+  config.train.steps = steps;
+  config.tasks.clear();  // tiny.toml weighs tasks this recipe does not have
+  const auto data = example::load(data_dir, 2000);
+  config.model.text.vocab_size = data.tokenizer->vocab_size();
+  torch::manual_seed(0);
+  cmm::train::Step<Recipe> step(cmm::DefaultModel(config.model), config, data.tokenizer->special_tokens());
+  for (const auto& [name, weight] : step.active_tasks()) std::printf("task %s (weight %.1f)\n", name.c_str(), weight);
+  example::pretrain(step, data, config, std::max<std::int64_t>(1, steps / 6));
+  return 0;
+}
