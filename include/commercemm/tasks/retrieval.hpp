@@ -70,3 +70,7 @@ struct OmniRetrieval {
 };
 
 }  // namespace commercemm::tasks
+
+namespace commercemm {
+namespace omni = tasks::omni;  // cmm::omni::All, as DESIGN.md writes it
+}  // namespace commercemm
