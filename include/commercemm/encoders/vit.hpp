@@ -27,11 +27,9 @@ class ViTImpl : public torch::nn::Cloneable<ViTImpl> {
     mask_token = register_parameter("mask_token", torch::zeros({1, 1, w}));
     positions = register_parameter("positions", torch::zeros({1, 1 + n, w}));
     drop = register_module("drop", torch::nn::Dropout(config_.dropout));
-    blocks = register_module("blocks", torch::nn::ModuleList());
-    for (std::int64_t i = 0; i < config_.layers; ++i)
-      blocks->push_back(nn::TransformerBlock(
-          nn::BlockOptions{w, config_.heads, config_.mlp_ratio, config_.dropout}));
-    norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({w}).eps(1e-6)));
+    blocks = register_module(
+        "blocks", nn::make_stack(config_.layers, {w, config_.heads, config_.mlp_ratio, config_.dropout}));
+    norm = register_module("norm", nn::make_norm(w));
     nn::init_weights(*this);
   }
 

@@ -32,11 +32,9 @@ class MergedAttentionImpl : public torch::nn::Cloneable<MergedAttentionImpl> {
     text_in = register_module("text_in", torch::nn::Linear(text_width_, w));
     image_in = register_module("image_in", torch::nn::Linear(image_width_, w));
     modality_type = register_parameter("modality_type", torch::zeros({2, w}));  // 0 text, 1 image
-    blocks = register_module("blocks", torch::nn::ModuleList());
-    for (std::int64_t i = 0; i < config_.layers; ++i)
-      blocks->push_back(nn::TransformerBlock(
-          nn::BlockOptions{w, config_.heads, config_.mlp_ratio, config_.dropout}));
-    norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({w}).eps(1e-6)));
+    blocks = register_module(
+        "blocks", nn::make_stack(config_.layers, {w, config_.heads, config_.mlp_ratio, config_.dropout}));
+    norm = register_module("norm", nn::make_norm(w));
     nn::init_weights(*this);
   }
 

@@ -55,6 +55,18 @@ class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
 };
 TORCH_MODULE(TransformerBlock);
 
+/// `layers` blocks of the same options, as every stack in the model is built.
+inline torch::nn::ModuleList make_stack(std::int64_t layers, const BlockOptions& options) {
+  torch::nn::ModuleList stack;
+  for (std::int64_t i = 0; i < layers; ++i) stack->push_back(TransformerBlock(options));
+  return stack;
+}
+
+/// The LayerNorm after a stack (ViT/BERT use eps 1e-6 with pre-LN blocks).
+inline torch::nn::LayerNorm make_norm(std::int64_t width) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(1e-6));
+}
+
 /// ViT/BERT initialisation: N(0, 0.02) weights, zero biases, unit LayerNorm.
 inline void init_weights(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
