@@ -19,9 +19,9 @@ struct TokenMasking {
 
 /// ids, mask [B, L] -> {masked ids, labels}: labels hold the original id at chosen positions
 /// and -100 elsewhere (padding is never chosen). Random replacements are drawn from
-/// [first_random, vocab_size), which keeps special ids out.
+/// [first_random, random_end), the regular tokens, so no special id is written.
 inline std::pair<torch::Tensor, torch::Tensor> mask_tokens(const torch::Tensor& ids, const torch::Tensor& mask,
-                                                           std::int64_t mask_token, std::int64_t vocab_size,
+                                                           std::int64_t mask_token, std::int64_t random_end,
                                                            at::Generator& gen, const TokenMasking& options = {},
                                                            std::int64_t first_random = 0) {
   const auto real = mask.to(torch::kBool);
@@ -31,7 +31,7 @@ inline std::pair<torch::Tensor, torch::Tensor> mask_tokens(const torch::Tensor& 
   const auto how = torch::rand(ids.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat));
   const auto to_mask = chosen.logical_and(how.lt(options.use_mask));
   const auto to_random = chosen.logical_and(how.ge(options.use_mask)).logical_and(how.lt(options.use_mask + options.use_random));
-  const auto random_ids = torch::randint(first_random, vocab_size, ids.sizes(), gen, torch::TensorOptions().dtype(torch::kLong));
+  const auto random_ids = torch::randint(first_random, random_end, ids.sizes(), gen, torch::TensorOptions().dtype(torch::kLong));
   auto out = torch::where(to_mask, torch::full_like(ids, mask_token), ids);
   out = torch::where(to_random, random_ids, out);
   return {out, labels};

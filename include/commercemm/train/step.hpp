@@ -233,8 +233,9 @@ class Step {
       auto gen = tasks::make_generator(ctx.rng->operator()());
       auto ids = batch.text_ids;
       if (needs->mask_text) {
-        std::tie(ids, view.mlm_labels) = tasks::mask_tokens(batch.text_ids, batch.text_mask, ctx.mask_token,
-                                                            ctx.vocab_size, gen, {}, first_regular_id());
+        const auto [first, end] = random_token_range();
+        std::tie(ids, view.mlm_labels) =
+            tasks::mask_tokens(batch.text_ids, batch.text_mask, ctx.mask_token, end, gen, {}, first);
       }
       if (needs->mask_image)
         view.patch_mask = tasks::mask_patches(batch.size(), model_->config().image.num_patches(), kMaskRatio, gen);
@@ -283,11 +284,14 @@ class Step {
     return o;
   }
 
-  // Random MLM replacements avoid the special ids when they sit at the start (WordPiece's
-  // [PAD]=0 ... [MASK]=103 region is not contiguous; replacing with them is harmless).
-  std::int64_t first_regular_id() const {
-    const auto top = std::max({special_.pad, special_.unk, special_.mask});
-    return top + 1 < model_->config().text.vocab_size && top < 1000 ? top + 1 : 0;
+  // MLM's random replacements come from the regular tokens: above the special ids when the
+  // vocabulary starts with them (BERT), below them when it appends them (BPE).
+  std::pair<std::int64_t, std::int64_t> random_token_range() const {
+    const auto vocab = model_->config().text.vocab_size;
+    const auto low = std::min({special_.pad, special_.unk, special_.mask});
+    const auto high = std::max({special_.pad, special_.unk, special_.mask});
+    if (high < vocab / 2) return {high + 1, vocab};
+    return {0, low};
   }
 
   void read_weights() {
