@@ -1,0 +1,10 @@
+// Must NOT compile: OmniRetrieval<omni::All> already holds Retrieval<Text, Image>.
+#include <commercemm/commercemm.hpp>
+
+namespace cmm = commercemm;
+
+int main() {
+  cmm::TaskList<cmm::tasks::OmniRetrieval<cmm::omni::All>, cmm::tasks::Retrieval<cmm::Text, cmm::Image>> tasks;
+  (void)tasks;
+  return 0;
+}

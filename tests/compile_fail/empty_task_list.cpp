@@ -1,0 +1,8 @@
+// Must NOT compile: a recipe needs at least one task.
+#include <commercemm/commercemm.hpp>
+
+int main() {
+  commercemm::TaskList<> tasks;
+  (void)tasks;
+  return 0;
+}
