@@ -9,6 +9,11 @@
 #include <commercemm/core/modality.hpp>
 #include <commercemm/core/model_config.hpp>
 #include <commercemm/core/version.hpp>
+#include <commercemm/data/fashion_mnist.hpp>
+#include <commercemm/data/image.hpp>
+#include <commercemm/data/loader.hpp>
+#include <commercemm/data/manifest.hpp>
+#include <commercemm/data/tokenizers.hpp>
 #include <commercemm/encoders/encoder.hpp>
 #include <commercemm/encoders/text_transformer.hpp>
 #include <commercemm/encoders/vit.hpp>
@@ -17,6 +22,7 @@
 #include <commercemm/model.hpp>
 #include <commercemm/schedules/schedules.hpp>
 #include <commercemm/tasks/tasks.hpp>
+#include <commercemm/train/lr_schedule.hpp>
 #include <commercemm/train/step.hpp>
 
 namespace commercemm {
