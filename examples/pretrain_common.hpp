@@ -76,6 +76,10 @@ void pretrain(cmm::train::Step<Recipe>& step, const Data& data, const cmm::Confi
       std::fflush(stdout);
     }
   }
+  const auto a = pass_a.stats(), b = pass_b.stats();
+  std::printf("loader: %lld image-text pairs and %lld cross pairs delivered, %lld records skipped for bad images\n",
+              static_cast<long long>(a.records), static_cast<long long>(b.records),
+              static_cast<long long>(a.skipped + b.skipped));
 }
 
 /// Recall@1 of image -> text over the held-out products, and of held-out queries -> products
