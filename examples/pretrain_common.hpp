@@ -22,7 +22,7 @@ namespace cmm = commercemm;
 namespace cd = commercemm::data;
 
 struct Data {
-  cd::DatasetSplit train, held_out;  ///< held_out: val and test products, never trained on
+  cd::DatasetSplit train, held_out;  ///< held_out: the test products, never trained on
   std::shared_ptr<const cd::ByteLevelBpe> tokenizer;
 };
 

@@ -21,7 +21,8 @@
 //       called after the encoders and before the fusion call, to add rows (e.g. ITM's
 //       negative pairs) to the pass's single fusion call; the loss then reads
 //       view.requested_fused(name).
-//   static void after_step(Head&);      called after each optimizer step (EMA updates).
+//   static constexpr double mask_ratio;  required when needs.mask_image: the share of patches
+//                                        the shared view masks.
 //   template <class ModelImpl> static constexpr bool supports_model;
 //       false makes cmm::Recipe stop with the task's own explanation.
 #include <concepts>
@@ -78,7 +79,6 @@ struct TaskContext {
   std::mt19937_64* rng = nullptr;     ///< seeded per step: sampling (masking, negatives)
   FusionSplit split;                  ///< this step's modality-randomization draw
   std::int64_t mask_token = 0;        ///< the tokenizer's [MASK] id
-  std::int64_t vocab_size = 0;
 };
 
 /// Pass A's computed outputs for one batch of image-text pairs.

@@ -131,13 +131,6 @@ inline std::pair<torch::Tensor, torch::Tensor> cat_text(const Batch& a, const Ba
 inline TokenSequence absent(std::int64_t rows, std::int64_t width, const torch::TensorOptions& options) {
   return {torch::zeros({rows, 1, width}, options), torch::zeros({rows, 1}, torch::kBool)};
 }
-
-inline std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 }  // namespace detail
 
 /// Holds every task's head as a submodule named after the task, so they are saved, loaded
@@ -206,9 +199,9 @@ class Step {
     StepResult result;
     result.step = step;
     result.draw = schedule_.draw(step);
-    std::mt19937_64 rng(detail::mix(static_cast<std::uint64_t>(config_.train.seed) * 0x100000001b3ull +
+    std::mt19937_64 rng(schedules::detail::mix(static_cast<std::uint64_t>(config_.train.seed) * 0x100000001b3ull +
                                     static_cast<std::uint64_t>(step)));
-    TaskContext ctx{step, &rng, result.draw.split, special_.mask, model_->config().text.vocab_size};
+    TaskContext ctx{step, &rng, result.draw.split, special_.mask};
     optimizer.zero_grad();
     if (image_text) {
       result.image_text = image_text_pass(*image_text, ctx);
@@ -238,7 +231,7 @@ class Step {
             tasks::mask_tokens(batch.text_ids, batch.text_mask, ctx.mask_token, end, gen, {}, first);
       }
       if (needs->mask_image)
-        view.patch_mask = tasks::mask_patches(batch.size(), model_->config().image.num_patches(), kMaskRatio, gen);
+        view.patch_mask = tasks::mask_patches(batch.size(), model_->config().image.num_patches(), patch_mask_ratio(), gen);
       view.text = model_->encode_text(ids, batch.text_mask);
       view.image = model_->encode_image(batch.images, view.patch_mask);
       if (needs->teacher) view.teacher = teacher_.features(*model_, batch.images);
@@ -274,7 +267,19 @@ class Step {
   }
 
  private:
-  static constexpr double kMaskRatio = 0.4;
+  // The share of patches masked, as the recipe's patch-masking task declares it. Tasks that
+  // set needs.mask_image must say how much (one shared masked view serves them all).
+  double patch_mask_ratio() {
+    double ratio = 0.0;
+    for_each_task([&]<class T, std::size_t I>() {
+      if constexpr (T::needs.mask_image) {
+        static_assert(requires { T::mask_ratio; },
+                      "a task with needs.mask_image must declare `static constexpr double mask_ratio`");
+        if (weights_[I] > 0) ratio = T::mask_ratio;
+      }
+    });
+    return ratio;
+  }
 
   static schedules::ScheduleOptions default_schedule_options(const Config& c) {
     schedules::ScheduleOptions o;
