@@ -11,9 +11,12 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include <commercemm/data/tokenizer.hpp>
 
 namespace commercemm::test {
 
@@ -101,6 +104,25 @@ inline std::string ids_to_string(const std::vector<std::int64_t>& ids) {
   }
   out += ']';
   return out;
+}
+
+/// Encodes the "text" of every line of a fixture once serially and then from 4 threads at
+/// once; returns whether every thread got the serial ids (tokenizers must be thread-safe).
+inline bool threads_agree(const commercemm::data::Tokenizer& tok, const std::string& fixture) {
+  std::vector<std::string> texts;
+  for (const auto& r : read_jsonl(fixture_dir() + "/" + fixture)) texts.push_back(r.at("text").get<std::string>());
+  std::vector<std::vector<std::int64_t>> serial;
+  for (const auto& s : texts) serial.push_back(tok.encode(s));
+  std::vector<std::vector<std::vector<std::int64_t>>> results(4);
+  std::vector<std::thread> threads;
+  for (auto& out : results)
+    threads.emplace_back([&tok, &texts, &out] {
+      for (const auto& s : texts) out.push_back(tok.encode(s));
+    });
+  for (auto& th : threads) th.join();
+  for (const auto& out : results)
+    if (out != serial) return false;
+  return !serial.empty();
 }
 
 }  // namespace commercemm::test

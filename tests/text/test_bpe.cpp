@@ -107,22 +107,7 @@ BOOST_AUTO_TEST_CASE(parity_with_gpt3_encoder_fixture) {
   BOOST_TEST(compared >= 2000u);
 }
 
-BOOST_AUTO_TEST_CASE(threads_agree) {
-  const auto& tok = gpt2();
-  std::vector<std::string> texts;
-  for (const auto& r : t::read_jsonl(t::fixture_dir() + "/gpt2_bpe.jsonl")) texts.push_back(r.at("text").get<std::string>());
-  std::vector<std::vector<std::int64_t>> serial;
-  for (const auto& s : texts) serial.push_back(tok.encode(s));
-  std::vector<std::vector<std::vector<std::int64_t>>> results(4);
-  std::vector<std::thread> threads;
-  for (auto& out : results) {
-    threads.emplace_back([&tok, &texts, &out] {
-      for (const auto& s : texts) out.push_back(tok.encode(s));
-    });
-  }
-  for (auto& th : threads) th.join();
-  for (const auto& out : results) BOOST_TEST((out == serial));
-}
+BOOST_AUTO_TEST_CASE(threads_agree) { BOOST_TEST(t::threads_agree(gpt2(), "gpt2_bpe.jsonl")); }
 
 BOOST_AUTO_TEST_CASE(errors_name_the_file) {
   t::TempDir dir;

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include <commercemm/core/error.hpp>
+
 namespace commercemm::data {
 
 /// Ids of the special tokens a model needs. Every tokenizer defines all of them: one whose
@@ -29,5 +31,13 @@ class Tokenizer {
   virtual std::int64_t vocab_size() const = 0;
   virtual SpecialTokens special_tokens() const = 0;
 };
+
+/// Throws commercemm::Error (field "ids") unless 0 <= id < vocab_size: decode() takes ids
+/// from outside, and a wrong one must not read past a table.
+inline void check_id(std::int64_t id, std::int64_t vocab_size) {
+  if (id < 0 || id >= vocab_size)
+    throw Error(Location{"", 0, "ids"},
+                "id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(vocab_size));
+}
 
 }  // namespace commercemm::data

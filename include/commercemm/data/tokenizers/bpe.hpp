@@ -222,10 +222,7 @@ class ByteLevelBpe final : public Tokenizer {
   std::string decode(const std::vector<std::int64_t>& ids) const override {
     std::string out;
     for (std::int64_t id : ids) {
-      if (id < 0 || id >= vocab_size()) {
-        throw Error(Location{"", 0, "ids"}, "id " + std::to_string(id) + " is outside the vocabulary of " +
-                                                std::to_string(vocab_size()));
-      }
+      check_id(id, vocab_size());
       if (id < regular_size()) out += bytes_[static_cast<std::size_t>(id)];
     }
     return out;

@@ -73,10 +73,7 @@ class WordPieceTokenizer final : public Tokenizer {
   std::string decode(const std::vector<std::int64_t>& ids) const override {
     std::string out;
     for (std::int64_t id : ids) {
-      if (id < 0 || id >= vocab_size()) {
-        throw Error(Location{"", 0, "ids"}, "id " + std::to_string(id) + " is outside the vocabulary of " +
-                                                std::to_string(vocab_size()));
-      }
+      check_id(id, vocab_size());
       if (id == special_.pad || id == special_.unk || id == special_.mask || id == cls_ || id == sep_) continue;
       const std::string& token = tokens_[static_cast<std::size_t>(id)];
       if (token.size() > 2 && token.compare(0, 2, "##") == 0 && !out.empty()) {
