@@ -27,6 +27,28 @@ struct TrainConfig {
   /// Divide each pass's weighted loss sum by the sum of its weights, so adding tasks to a
   /// pass does not scale its gradient (ITC starves next to three retrieval losses otherwise).
   bool normalize_pass_weights = false;
+  std::int64_t cross_pair_batch_size = 0;  ///< pass B rows; 0 = half of batch_size
+  std::int64_t log_every = 10;             ///< steps per metrics.jsonl line (losses averaged)
+  std::int64_t checkpoint_every = 500;     ///< steps between checkpoints (and one at the end)
+  std::int64_t keep_checkpoints = 3;       ///< step-N.pt files kept besides last.pt
+};
+
+/// [finetune]: adapting a pre-trained model to one downstream task (cmm::eval::downstream).
+struct FinetuneConfig {
+  std::int64_t steps = 300;
+  std::int64_t batch_size = 64;
+  double lr = 1e-4;        ///< the pre-trained networks
+  double head_lr = 1e-3;   ///< a new classification head
+  std::int64_t warmup_steps = 20;
+};
+
+/// [eval]: how evaluate scores the downstream tasks.
+struct EvalConfig {
+  std::string search = "exact";        ///< "exact" (inner product) or "hnsw" for large catalogs
+  std::int64_t batch_size = 128;       ///< embedding batch
+  std::int64_t fusion_split = 0;       ///< fusion layers each modality runs alone (0 = all joint)
+  std::int64_t fashion_mnist_train = 6000;  ///< Fashion-MNIST images for centroids / fine-tuning
+  std::int64_t fashion_mnist_test = 2000;   ///< Fashion-MNIST test images scored
 };
 
 /// One [tasks.<name>] table; weight 0 switches a compiled-in task off at run time.
@@ -38,6 +60,8 @@ struct Config {
   ModelConfig model = presets::model("small");
   DataConfig data;
   TrainConfig train;
+  FinetuneConfig finetune;
+  EvalConfig eval;
   std::map<std::string, TaskConfig> tasks;  ///< keyed by snake_case task name ("itc", ...)
 };
 
@@ -49,6 +73,16 @@ template <class F> void visit_fields(TrainConfig& c, F&& f) {
   f("warmup_steps", c.warmup_steps); f("weight_decay", c.weight_decay);
   f("grad_clip", c.grad_clip); f("seed", c.seed); f("precision", c.precision);
   f("threads", c.threads); f("normalize_pass_weights", c.normalize_pass_weights);
+  f("cross_pair_batch_size", c.cross_pair_batch_size); f("log_every", c.log_every);
+  f("checkpoint_every", c.checkpoint_every); f("keep_checkpoints", c.keep_checkpoints);
+}
+template <class F> void visit_fields(FinetuneConfig& c, F&& f) {
+  f("steps", c.steps); f("batch_size", c.batch_size); f("lr", c.lr); f("head_lr", c.head_lr);
+  f("warmup_steps", c.warmup_steps);
+}
+template <class F> void visit_fields(EvalConfig& c, F&& f) {
+  f("search", c.search); f("batch_size", c.batch_size); f("fusion_split", c.fusion_split);
+  f("fashion_mnist_train", c.fashion_mnist_train); f("fashion_mnist_test", c.fashion_mnist_test);
 }
 template <class F> void visit_fields(TaskConfig& c, F&& f) { f("weight", c.weight); }
 
@@ -66,6 +100,24 @@ inline void validate(const Config& c, const std::string& file = "") {
                   "must be \"fp32\" or \"bf16\", got \"" + t.precision + "\"");
   detail::require(t.threads > 0, at, "train.threads", "must be at least 1");
   detail::require(c.data.workers >= 0, at, "data.workers", "must not be negative");
+  detail::require(t.cross_pair_batch_size >= 0, at, "train.cross_pair_batch_size", "must not be negative (0 = half)");
+  detail::require(t.log_every > 0, at, "train.log_every", "must be at least 1");
+  detail::require(t.checkpoint_every > 0, at, "train.checkpoint_every", "must be at least 1");
+  detail::require(t.keep_checkpoints >= 0, at, "train.keep_checkpoints", "must not be negative");
+  const auto& f = c.finetune;
+  detail::require(f.steps >= 0, at, "finetune.steps", "must not be negative");
+  detail::require(f.batch_size > 1, at, "finetune.batch_size", "must be at least 2 (contrastive batches)");
+  detail::require(f.lr > 0, at, "finetune.lr", "must be positive");
+  detail::require(f.head_lr > 0, at, "finetune.head_lr", "must be positive");
+  detail::require(f.warmup_steps >= 0, at, "finetune.warmup_steps", "must not be negative");
+  const auto& e = c.eval;
+  detail::require(e.search == "exact" || e.search == "hnsw", at, "eval.search",
+                  "must be \"exact\" or \"hnsw\", got \"" + e.search + "\"");
+  detail::require(e.batch_size > 0, at, "eval.batch_size", "must be at least 1");
+  detail::require(e.fusion_split >= 0 && e.fusion_split <= c.model.fusion.layers, at, "eval.fusion_split",
+                  "must be in [0, model.fusion.layers = " + std::to_string(c.model.fusion.layers) + "]");
+  detail::require(e.fashion_mnist_train > 0, at, "eval.fashion_mnist_train", "must be at least 1");
+  detail::require(e.fashion_mnist_test > 0, at, "eval.fashion_mnist_test", "must be at least 1");
   for (const auto& [name, task] : c.tasks)
     detail::require(task.weight >= 0, at, "tasks." + name + ".weight", "must not be negative");
 }

@@ -129,12 +129,16 @@ inline void apply_toml(const toml::table& doc, Config& config, TomlReader& reade
       reader.read_value(node, config.data, "data");
     } else if (name == "train") {
       reader.read_value(node, config.train, "train");
+    } else if (name == "finetune") {
+      reader.read_value(node, config.finetune, "finetune");
+    } else if (name == "eval") {
+      reader.read_value(node, config.eval, "eval");
     } else if (name == "tasks") {
       if (!node.is_table()) reader.fail(node, "tasks", "expected a table of [tasks.<name>] tables");
       for (auto&& [task, table] : *node.as_table())
         reader.read_value(table, config.tasks[std::string(task.str())], "tasks." + std::string(task.str()));
     } else {
-      reader.fail(node, name, "unknown table" + suggest(name, {"model", "data", "train", "tasks"}));
+      reader.fail(node, name, "unknown table" + suggest(name, {"model", "data", "train", "finetune", "eval", "tasks"}));
     }
   }
 }
@@ -177,8 +181,10 @@ inline void apply_override(Config& config, const std::string& assignment) {
                          value != "true" && value != "false" && value.find_first_of("\"'") == std::string::npos;
   const std::string line = key + " = " + (bare_word ? "\"" + value + "\"" : value);
   detail::TomlReader reader("--set " + assignment);
-  detail::apply_toml(detail::parse_toml(line, "--set " + assignment), config, reader);
-  validate(config, "--set " + assignment);
+  Config changed = config;  // a rejected override leaves `config` as it was
+  detail::apply_toml(detail::parse_toml(line, "--set " + assignment), changed, reader);
+  validate(changed, "--set " + assignment);
+  config = std::move(changed);
 }
 
 namespace detail {
@@ -198,10 +204,45 @@ inline nlohmann::json to_json(Config config) {
   j["model"] = detail::to_json(config.model);
   j["data"] = detail::to_json(config.data);
   j["train"] = detail::to_json(config.train);
+  j["finetune"] = detail::to_json(config.finetune);
+  j["eval"] = detail::to_json(config.eval);
   j["tasks"] = nlohmann::json::object();
   for (auto& [name, task] : config.tasks) j["tasks"][name] = detail::to_json(task);
   return j;
 }
 inline nlohmann::json to_json(ModelConfig config) { return detail::to_json(config); }
+
+namespace detail {
+template <class S> void from_json(const nlohmann::json& j, S& s, const std::string& prefix) {
+  visit_fields(s, [&](const char* name, auto& member) {
+    const auto it = j.find(name);
+    if (it == j.end()) return;  // written by an older version: keep the default
+    using T = std::remove_cvref_t<decltype(member)>;
+    if constexpr (ConfigStruct<T>) {
+      from_json(*it, member, prefix + name + ".");
+    } else {
+      try {
+        member = it->template get<T>();
+      } catch (const nlohmann::json::exception& e) {
+        throw Error(Location{"<config json>", 0, prefix + name}, std::string("wrong type: ") + e.what());
+      }
+    }
+  });
+}
+}  // namespace detail
+
+/// The inverse of to_json(Config): how a checkpoint's config is read back.
+inline Config config_from_json(const nlohmann::json& j) {
+  Config config;
+  if (j.contains("model")) detail::from_json(j["model"], config.model, "model.");
+  if (j.contains("data")) detail::from_json(j["data"], config.data, "data.");
+  if (j.contains("train")) detail::from_json(j["train"], config.train, "train.");
+  if (j.contains("finetune")) detail::from_json(j["finetune"], config.finetune, "finetune.");
+  if (j.contains("eval")) detail::from_json(j["eval"], config.eval, "eval.");
+  if (j.contains("tasks"))
+    for (const auto& [name, task] : j["tasks"].items()) detail::from_json(task, config.tasks[name], "tasks." + name + ".");
+  validate(config, "<config json>");
+  return config;
+}
 
 }  // namespace commercemm

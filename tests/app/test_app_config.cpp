@@ -1,0 +1,77 @@
+// The app's config tables ([finetune], [eval], the new [train] keys): unknown keys suggest the
+// nearest valid one, wrong types and out-of-range values name the file and the key, and a
+// checkpoint's JSON copy reads back to the same config.
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <commercemm/core/config_io.hpp>
+
+namespace cmm = commercemm;
+
+namespace {
+std::string error_of(const std::string& toml) {
+  const auto file = std::filesystem::temp_directory_path() / ("commercemm-app-config-" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(file) << toml;
+  try {
+    cmm::load_config(file.string());
+  } catch (const cmm::Error& e) {
+    std::filesystem::remove(file);
+    return e.what();
+  }
+  std::filesystem::remove(file);
+  return "";
+}
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(app_config)
+
+BOOST_AUTO_TEST_CASE(unknown_keys_suggest_the_nearest_valid_key) {
+  const auto e = error_of("[eval]\nserach = \"exact\"\n");
+  BOOST_CHECK_MESSAGE(contains(e, "commercemm-app-config-") && contains(e, ":2") && contains(e, "eval.serach"), e);
+  BOOST_CHECK_MESSAGE(contains(e, "search"), e);
+  const auto t = error_of("[finetun]\nsteps = 3\n");
+  BOOST_CHECK_MESSAGE(contains(t, "finetune"), t);
+  const auto k = error_of("[train]\ncheckpoint_evry = 3\n");
+  BOOST_CHECK_MESSAGE(contains(k, "checkpoint_every"), k);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_types_and_ranges_name_the_key) {
+  const auto type = error_of("[finetune]\nsteps = \"many\"\n");
+  BOOST_CHECK_MESSAGE(contains(type, "finetune.steps") && contains(type, ":2"), type);
+  const auto split = error_of("[model]\npreset = \"tiny\"\n[eval]\nfusion_split = 9\n");
+  BOOST_CHECK_MESSAGE(contains(split, "eval.fusion_split") && contains(split, "model.fusion.layers = 2"), split);
+  const auto search = error_of("[eval]\nsearch = \"ivf\"\n");
+  BOOST_CHECK_MESSAGE(contains(search, "eval.search") && contains(search, "ivf"), search);
+  const auto every = error_of("[train]\nlog_every = 0\n");
+  BOOST_CHECK_MESSAGE(contains(every, "train.log_every"), every);
+  cmm::Config c;
+  BOOST_CHECK_THROW(cmm::apply_override(c, "finetune.batch_size=1"), cmm::Error);
+  BOOST_CHECK_NO_THROW(cmm::apply_override(c, "eval.search=hnsw"));
+  BOOST_CHECK_EQUAL(c.eval.search, "hnsw");
+}
+
+BOOST_AUTO_TEST_CASE(the_json_copy_in_a_checkpoint_reads_back_to_the_same_config) {
+  auto c = cmm::load_config(std::string(COMMERCEMM_SOURCE_DIR) + "/examples/configs/small.toml");
+  c.tasks["itc"].weight = 8;
+  c.finetune.head_lr = 0.02;
+  c.eval.fusion_split = 1;
+  c.train.precision = "bf16";
+  const auto back = cmm::config_from_json(cmm::to_json(c));
+  BOOST_CHECK_EQUAL(cmm::to_json(back).dump(), cmm::to_json(c).dump());
+  auto bad = cmm::to_json(c);
+  bad["train"]["steps"] = "ten";
+  try {
+    cmm::config_from_json(bad);
+    BOOST_FAIL("expected an error");
+  } catch (const cmm::Error& e) {
+    BOOST_CHECK_MESSAGE(contains(e.what(), "train.steps"), e.what());
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
