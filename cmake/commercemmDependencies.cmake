@@ -36,6 +36,23 @@ if(NOT CLI11_FOUND)
   message(FATAL_ERROR "commercemm needs CLI11 (Debian: apt-get install libcli11-dev).")
 endif()
 
+# FAISS, for retrieval over large catalogues (eval/search.hpp). Debian ships it as a static
+# library whose exported target links OpenMP::OpenMP_CXX and the system BLAS/LAPACK but does not
+# find OpenMP itself, so that target has to exist before faiss is used.
+if(NOT TARGET faiss)
+  find_package(OpenMP QUIET COMPONENTS CXX)
+  if(NOT OpenMP_CXX_FOUND)
+    message(FATAL_ERROR "commercemm needs OpenMP for FAISS (g++ ships it; for clang, Debian: apt-get install libomp-dev).")
+  endif()
+  find_package(faiss QUIET CONFIG)
+  if(NOT faiss_FOUND)
+    message(FATAL_ERROR
+      "commercemm needs FAISS and CMake could not find it.\n"
+      "  Debian 12: apt-get install libfaiss-dev\n"
+      "  Elsewhere: pass -Dfaiss_DIR=<dir holding faiss-config.cmake>.")
+  endif()
+endif()
+
 # toml++ is used as a plain header (TOML_HEADER_ONLY), so no library is linked; stb's image
 # decoder is compiled into each TU as static functions. Both only need their include path.
 function(_commercemm_header_target target header suffix hint)

@@ -1,0 +1,222 @@
+#pragma once
+// Nearest-neighbour search by inner product (cosine on normalised embeddings) for the
+// retrieval tasks. Small galleries use exact search; large catalogues can use FAISS's HNSW
+// graph, trading a little recall for speed. brute_force_search is the matmul + topk reference
+// both are tested against. This is the only header that includes FAISS.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <vector>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <torch/types.h>
+
+#include <commercemm/core/error.hpp>
+
+namespace commercemm::eval {
+
+struct SearchOptions {
+  /// exact: faiss::IndexFlatIP, every gallery entry scored. hnsw: faiss::IndexHNSWFlat, approximate.
+  enum class Kind { exact, hnsw };
+  Kind kind = Kind::exact;
+  int hnsw_m = 32;            ///< graph neighbours per node (HNSW's M)
+  int ef_construction = 200;  ///< candidate list size while building
+  int ef_search = 128;        ///< candidate list size while searching (FAISS uses max(ef_search, k))
+};
+
+/// "exact" or "hnsw"; anything else is nullopt, for the caller to report with its own location.
+inline std::optional<SearchOptions::Kind> parse_search_kind(std::string_view name) {
+  if (name == "exact") return SearchOptions::Kind::exact;
+  if (name == "hnsw") return SearchOptions::Kind::hnsw;
+  return std::nullopt;
+}
+
+inline std::string_view search_kind_name(SearchOptions::Kind kind) {
+  return kind == SearchOptions::Kind::exact ? "exact" : "hnsw";
+}
+
+/// Top-k results, best first, on the CPU; equal scores in ascending gallery order. An index of -1
+/// marks a slot the search could not fill (possible with HNSW); its score is then meaningless.
+/// Which of several entries tied at the k-th score make the cut is up to the search.
+struct SearchResult {
+  torch::Tensor indices;  ///< [Q, k] int64 rows of the gallery
+  torch::Tensor scores;   ///< [Q, k] float32 inner products
+};
+
+namespace detail {
+
+/// [N, D] contiguous float32 on the CPU, the layout FAISS reads; `field` names the argument in errors.
+inline torch::Tensor as_search_matrix(const torch::Tensor& x, const char* field) {
+  if (!x.defined() || x.dim() != 2) throw Error(Location{"", 0, field}, "must be a [N, D] tensor");
+  if (!at::isFloatingType(x.scalar_type())) {
+    throw Error(Location{"", 0, field}, std::string("must be floating point, got ") + c10::toString(x.scalar_type()));
+  }
+  return x.detach().to(torch::kCPU, torch::kFloat).contiguous();
+}
+
+inline void check_gallery(const torch::Tensor& gallery) {
+  if (gallery.size(0) == 0) throw Error(Location{"", 0, "gallery"}, "is empty; nothing to search");
+  if (gallery.size(1) == 0) throw Error(Location{"", 0, "gallery"}, "has dimension 0");
+}
+
+inline void check_queries(const torch::Tensor& queries, std::int64_t dimension) {
+  if (queries.size(1) != dimension) {
+    throw Error(Location{"", 0, "queries"}, "have dimension " + std::to_string(queries.size(1)) +
+                                                " but the gallery has dimension " + std::to_string(dimension));
+  }
+}
+
+/// k clamped to the gallery size; k < 1 is an error rather than an empty result nobody asked for.
+inline std::int64_t clamp_k(std::int64_t k, std::int64_t gallery_size) {
+  if (k < 1) throw Error(Location{"", 0, "k"}, "must be at least 1, got " + std::to_string(k));
+  return std::min(k, gallery_size);
+}
+
+/// Puts equal scores in ascending gallery order within each row. FAISS's flat index returns a
+/// run of tied scores in descending index order, HNSW in graph-visit order, torch::topk in an
+/// unspecified one; ties
+/// are common (duplicate images, the untrained baseline), and without this the rank of the first
+/// relevant entry, and so Recall@1 and MRR, would depend on which search ran.
+inline void order_ties(SearchResult& r) {
+  if (r.indices.numel() == 0) return;
+  // Sort by index, then stable-sort by score (descending): equal scores keep ascending index.
+  // Unfilled (-1) slots carry FAISS's lowest score and stay at the end.
+  const auto by_index = r.indices.argsort(/*dim=*/std::int64_t{1});
+  auto indices = r.indices.gather(1, by_index);
+  auto scores = r.scores.gather(1, by_index);
+  const auto by_score = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));
+  r.indices = indices.gather(1, by_score);
+  r.scores = scores.gather(1, by_score);
+}
+
+}  // namespace detail
+
+/// An inner-product index over a fixed gallery. Move-only (it owns the FAISS index);
+/// search() is const and safe to call from several threads at once.
+class InnerProductIndex {
+ public:
+  /// `gallery` [G, D], any floating dtype and device: copied to float32 on the CPU.
+  /// An empty gallery, or bad options, throws Error.
+  explicit InnerProductIndex(const torch::Tensor& gallery, const SearchOptions& options = {}) {
+    const auto data = detail::as_search_matrix(gallery, "gallery");
+    detail::check_gallery(data);
+    size_ = data.size(0);
+    dimension_ = data.size(1);
+    const auto d = static_cast<int>(dimension_);
+    if (options.kind == SearchOptions::Kind::exact) {
+      index_ = std::make_unique<faiss::IndexFlatIP>(d);
+    } else {
+      if (options.hnsw_m < 2) throw Error(Location{"", 0, "hnsw_m"}, "must be at least 2, got " + std::to_string(options.hnsw_m));
+      if (options.ef_construction < 1 || options.ef_search < 1) {
+        throw Error(Location{"", 0, "ef_search"}, "ef_construction and ef_search must be at least 1");
+      }
+      auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(d, options.hnsw_m, faiss::METRIC_INNER_PRODUCT);
+      hnsw->hnsw.efConstruction = options.ef_construction;  // read by add(), so set first
+      hnsw->hnsw.efSearch = options.ef_search;
+      index_ = std::move(hnsw);
+    }
+    index_->add(static_cast<FaissIdx>(size_), data.data_ptr<float>());
+  }
+
+  /// `queries` [Q, D] (any floating dtype/device) -> the top min(k, G) gallery rows per query,
+  /// best first. A dimension mismatch or k < 1 throws Error.
+  SearchResult search(const torch::Tensor& queries, std::int64_t k) const {
+    const auto q = detail::as_search_matrix(queries, "queries");
+    detail::check_queries(q, dimension_);
+    k = detail::clamp_k(k, size_);
+    SearchResult out{torch::empty({q.size(0), k}, torch::kLong), torch::empty({q.size(0), k}, torch::kFloat)};
+    if (q.size(0) == 0) return out;
+    // FAISS writes -1 into slots it cannot fill; they are passed through unchanged.
+    index_->search(static_cast<FaissIdx>(q.size(0)), q.data_ptr<float>(), static_cast<FaissIdx>(k),
+                   out.scores.data_ptr<float>(), out.indices.data_ptr<std::int64_t>());
+    detail::order_ties(out);
+    return out;
+  }
+
+  /// G, the number of gallery entries.
+  std::int64_t size() const { return size_; }
+  /// D, the embedding width.
+  std::int64_t dimension() const { return dimension_; }
+
+ private:
+  // Spelled through a member because the typedef moved (faiss::Index::idx_t -> faiss::idx_t) across versions.
+  using FaissIdx = decltype(faiss::Index::ntotal);
+  static_assert(std::is_same_v<FaissIdx, std::int64_t>, "FAISS labels must be int64 to share torch::kLong storage");
+
+  std::unique_ptr<faiss::Index> index_;
+  std::int64_t size_ = 0;
+  std::int64_t dimension_ = 0;
+};
+
+/// The reference: scores = queries · galleryᵀ in float32 on the CPU, then topk (sorted, largest
+/// first). Same shapes, checks, clamping of k and tie order as InnerProductIndex::search. FAISS
+/// sums in a different order, so scores agree to ~2e-7, not bit for bit: rows whose scores are
+/// that close (deep in a long list, not in a top 10) can come out swapped between the two.
+inline SearchResult brute_force_search(const torch::Tensor& queries, const torch::Tensor& gallery, std::int64_t k) {
+  const auto g = detail::as_search_matrix(gallery, "gallery");
+  detail::check_gallery(g);
+  const auto q = detail::as_search_matrix(queries, "queries");
+  detail::check_queries(q, g.size(1));
+  k = detail::clamp_k(k, g.size(0));
+  auto [scores, indices] = q.matmul(g.t()).topk(k, /*dim=*/1, /*largest=*/true, /*sorted=*/true);
+  SearchResult out{indices, scores};
+  detail::order_ties(out);
+  return out;
+}
+
+/// For each query q, the 1-based rank of the first result whose gallery label equals
+/// query_labels[q], or 0 when none of its k results matches (-1 slots never match).
+/// `query_labels` [Q] and `gallery_labels` [G] are integer labels; the result rows must index
+/// into gallery_labels. Feed the output to retrieval_metrics().
+inline std::vector<std::int64_t> first_relevant_ranks(const SearchResult& result, const torch::Tensor& query_labels,
+                                                      const torch::Tensor& gallery_labels) {
+  if (!result.indices.defined() || result.indices.dim() != 2) {
+    throw Error(Location{"", 0, "result.indices"}, "must be a [Q, k] tensor");
+  }
+  auto check_labels = [](const torch::Tensor& t, const char* field) {
+    if (!t.defined() || t.dim() != 1 || !at::isIntegralType(t.scalar_type(), /*includeBool=*/false)) {
+      throw Error(Location{"", 0, field}, "must be a 1-D tensor of integer labels");
+    }
+  };
+  check_labels(query_labels, "query_labels");
+  check_labels(gallery_labels, "gallery_labels");
+  const auto queries = result.indices.size(0);
+  const auto k = result.indices.size(1);
+  if (query_labels.size(0) != queries) {
+    throw Error(Location{"", 0, "query_labels"}, "has " + std::to_string(query_labels.size(0)) +
+                                                     " labels for " + std::to_string(queries) + " queries");
+  }
+  const auto indices = result.indices.to(torch::kCPU, torch::kLong).contiguous();
+  const auto qlab = query_labels.to(torch::kCPU, torch::kLong).contiguous();
+  const auto glab = gallery_labels.to(torch::kCPU, torch::kLong).contiguous();
+  const auto gallery_size = glab.size(0);
+  const auto* idx = indices.data_ptr<std::int64_t>();
+  const auto* ql = qlab.data_ptr<std::int64_t>();
+  const auto* gl = glab.data_ptr<std::int64_t>();
+
+  std::vector<std::int64_t> ranks(static_cast<std::size_t>(queries), 0);
+  for (std::int64_t q = 0; q < queries; ++q) {
+    for (std::int64_t j = 0; j < k; ++j) {
+      const auto g = idx[q * k + j];
+      if (g < 0) continue;
+      if (g >= gallery_size) {
+        throw Error(Location{"", 0, "result.indices"}, "gallery row " + std::to_string(g) +
+                                                           " is out of range for " + std::to_string(gallery_size) +
+                                                           " gallery labels");
+      }
+      if (gl[g] == ql[q]) {
+        ranks[static_cast<std::size_t>(q)] = j + 1;
+        break;
+      }
+    }
+  }
+  return ranks;
+}
+
+}  // namespace commercemm::eval
