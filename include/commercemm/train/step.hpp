@@ -155,6 +155,7 @@ class Step {
   using Tasks = typename RecipeT::TaskTuple;
   using Schedule = typename RecipeT::Schedule;
   using Heads = TaskHeadsImpl<Tasks>;
+  using Teacher = typename detail::recipe_teacher<Tasks>::type;
   static constexpr std::size_t task_count = std::tuple_size_v<Tasks>;
 
   /// `special` gives the tokenizer's [MASK] id for MLM; `schedule_options` defaults to the
@@ -175,6 +176,11 @@ class Step {
   std::shared_ptr<Heads> heads_ptr() { return heads_; }
   const Schedule& schedule() const { return schedule_; }
   const StepCounters& counters() const { return counters_; }
+  /// The MIM teacher's own weights (an EMA encoder), for checkpoints; null when it has none.
+  std::shared_ptr<torch::nn::Module> teacher_module() const {
+    if constexpr (requires(const Teacher& t) { t.module(); }) return teacher_.module();
+    return nullptr;
+  }
 
   /// Every trainable tensor: the model's and the heads'.
   std::vector<torch::Tensor> parameters() {
@@ -182,6 +188,9 @@ class Step {
     for (auto& p : heads_->parameters()) params.push_back(p);
     return params;
   }
+
+  /// Whether any selected task trains on `pass`; a pass no task uses needs no data.
+  bool runs(Pass pass) { return union_needs(pass).has_value(); }
 
   /// Names and weights of the tasks that run (weight > 0), in recipe order.
   std::vector<std::pair<std::string, double>> active_tasks() const {
@@ -456,8 +465,6 @@ class Step {
     ++counters_.optimizer_steps;
     teacher_.after_step(*model_);
   }
-
-  using Teacher = typename detail::recipe_teacher<Tasks>::type;
 
   Model model_;
   Config config_;

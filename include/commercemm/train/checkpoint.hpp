@@ -1,0 +1,258 @@
+#pragma once
+// Checkpoints: one self-contained file per save (a LibTorch archive) holding the config, the
+// tokenizer, the model, the task heads, the MIM teacher, the optimizer, the loader positions
+// and the RNG state, so that `evaluate --checkpoint FILE` needs nothing else and `--resume`
+// continues exactly where the run stopped.
+//
+// Every file is written atomically: a temporary file in the same directory is flushed to disk
+// and renamed over the target, so a run killed mid-save leaves the previous checkpoint intact.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Generator.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <commercemm/core/config_io.hpp>
+#include <commercemm/core/error.hpp>
+#include <commercemm/data/tokenizers/bpe.hpp>
+
+namespace commercemm::train {
+
+namespace fs = std::filesystem;
+
+namespace detail {
+inline void fsync_path(const fs::path& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) throw Error(Location{path.string(), 0, ""}, "cannot open to flush to disk");
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0 && !directory) throw Error(Location{path.string(), 0, ""}, "fsync failed");
+}
+}  // namespace detail
+
+/// Writes `path` all or nothing: `write` fills the temporary file it is given (same
+/// directory, name ending ".tmp"), which is flushed and renamed over `path`. A crash at any
+/// point leaves either the old `path` or the new one, plus at worst a stray ".tmp" file.
+inline void write_atomically(const fs::path& path, const std::function<void(const fs::path&)>& write) {
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  fs::create_directories(dir);
+  const fs::path temporary = dir / ("." + path.filename().string() + "." + std::to_string(::getpid()) + ".tmp");
+  try {
+    write(temporary);
+    detail::fsync_path(temporary, false);
+    fs::rename(temporary, path);
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    throw;
+  }
+  detail::fsync_path(dir, true);  // the rename itself must reach the disk
+}
+
+/// Where each loader stands: the next batch of which epoch.
+struct LoaderPosition {
+  std::int64_t epoch = 0;
+  std::int64_t batch = 0;
+};
+
+/// The run's progress, stored as JSON in the checkpoint.
+struct TrainState {
+  std::string kind = "pretrain";  ///< "pretrain" or "finetune"
+  std::int64_t step = 0;          ///< steps completed
+  LoaderPosition image_text, cross_pair;
+  nlohmann::json extra = nlohmann::json::object();  ///< e.g. the fine-tuned task and its labels
+};
+
+inline nlohmann::json to_json(const TrainState& s) {
+  auto position = [](const LoaderPosition& p) { return nlohmann::json{{"epoch", p.epoch}, {"batch", p.batch}}; };
+  return {{"kind", s.kind}, {"step", s.step}, {"image_text", position(s.image_text)},
+          {"cross_pair", position(s.cross_pair)}, {"extra", s.extra}};
+}
+inline TrainState train_state_from_json(const nlohmann::json& j) {
+  auto position = [](const nlohmann::json& p) {
+    return LoaderPosition{p.at("epoch").get<std::int64_t>(), p.at("batch").get<std::int64_t>()};
+  };
+  return {j.at("kind").get<std::string>(), j.at("step").get<std::int64_t>(), position(j.at("image_text")),
+          position(j.at("cross_pair")), j.value("extra", nlohmann::json::object())};
+}
+
+/// The tokenizer as JSON: a learned byte-level BPE travels inside the checkpoint.
+inline nlohmann::json tokenizer_to_json(const data::ByteLevelBpe& bpe) {
+  nlohmann::json merges = nlohmann::json::array();
+  for (const auto& [a, b] : bpe.merges()) merges.push_back({a, b});
+  return {{"kind", "byte_level_bpe"}, {"tokens", bpe.tokens()}, {"merges", merges}};
+}
+inline std::shared_ptr<const data::ByteLevelBpe> tokenizer_from_json(const nlohmann::json& j) {
+  if (j.value("kind", "") != "byte_level_bpe")
+    throw Error(Location{"<checkpoint>", 0, "tokenizer.kind"}, "unsupported tokenizer kind '" + j.value("kind", "") + "'");
+  std::vector<data::ByteLevelBpe::Merge> merges;
+  for (const auto& m : j.at("merges")) merges.emplace_back(m.at(0).get<std::string>(), m.at(1).get<std::string>());
+  return std::make_shared<const data::ByteLevelBpe>(
+      data::ByteLevelBpe::from_vocab(j.at("tokens").get<std::vector<std::string>>(), merges));
+}
+
+/// Everything a checkpoint holds, by reference for saving. Null modules are skipped.
+struct CheckpointParts {
+  const Config* config = nullptr;
+  const data::ByteLevelBpe* tokenizer = nullptr;
+  TrainState state;
+  torch::nn::Module* model = nullptr;
+  torch::nn::Module* heads = nullptr;     ///< pre-training task heads
+  torch::nn::Module* teacher = nullptr;   ///< an EMA teacher's encoder
+  torch::nn::Module* finetune = nullptr;  ///< a downstream head
+  torch::optim::Optimizer* optimizer = nullptr;
+};
+
+inline constexpr const char* checkpoint_format = "commercemm-checkpoint-1";
+
+/// Writes one checkpoint file atomically, with the default CPU generator's state.
+inline void save_checkpoint(const fs::path& path, const CheckpointParts& parts) {
+  torch::serialize::OutputArchive archive;
+  archive.write("format", c10::IValue(std::string(checkpoint_format)));
+  archive.write("config", c10::IValue(to_json(*parts.config).dump()));
+  archive.write("tokenizer", c10::IValue(tokenizer_to_json(*parts.tokenizer).dump()));
+  archive.write("state", c10::IValue(to_json(parts.state).dump()));
+  {
+    auto generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    archive.write("rng", generator.get_state());
+  }
+  auto nested = [&](const char* key, auto* object) {
+    if (!object) return;
+    torch::serialize::OutputArchive part;
+    object->save(part);
+    archive.write(key, part);
+  };
+  nested("model", parts.model);
+  nested("heads", parts.heads);
+  nested("teacher", parts.teacher);
+  nested("finetune", parts.finetune);
+  nested("optimizer", parts.optimizer);
+  write_atomically(path, [&](const fs::path& temporary) { archive.save_to(temporary.string()); });
+}
+
+/// A checkpoint opened for reading: metadata first (to build the model), weights on demand.
+class Checkpoint {
+ public:
+  explicit Checkpoint(const fs::path& path) : path_(path) {
+    if (!fs::exists(path)) throw Error(Location{path.string(), 0, ""}, "checkpoint file not found");
+    try {
+      archive_.load_from(path.string());
+    } catch (const c10::Error& e) {
+      throw Error(Location{path.string(), 0, ""}, "not a readable checkpoint: " + std::string(e.what_without_backtrace()));
+    }
+    if (read_string("format") != checkpoint_format)
+      throw Error(Location{path.string(), 0, "format"}, "unknown checkpoint format '" + read_string("format") + "'");
+    config_ = config_from_json(nlohmann::json::parse(read_string("config")));
+    tokenizer_ = tokenizer_from_json(nlohmann::json::parse(read_string("tokenizer")));
+    state_ = train_state_from_json(nlohmann::json::parse(read_string("state")));
+  }
+
+  const fs::path& path() const { return path_; }
+  const Config& config() const { return config_; }
+  std::shared_ptr<const data::ByteLevelBpe> tokenizer() const { return tokenizer_; }
+  const TrainState& state() const { return state_; }
+  bool has(const std::string& key) const {
+    torch::serialize::InputArchive part;
+    return archive_.try_read(key, part);
+  }
+
+  /// Loads the part `key` ("model", "heads", "teacher", "finetune", "optimizer") into `object`.
+  template <class T> void load(const std::string& key, T& object) const {
+    torch::serialize::InputArchive part;
+    if (!archive_.try_read(key, part)) throw Error(Location{path_.string(), 0, key}, "the checkpoint has no " + key);
+    try {
+      object.load(part);
+    } catch (const c10::Error& e) {
+      throw Error(Location{path_.string(), 0, key},
+                  "does not match this program's " + key + ": " + e.what_without_backtrace());
+    }
+  }
+  /// Restores the default CPU generator (dropout, sampling) to its state at the save.
+  void restore_rng() const {
+    c10::IValue value;
+    if (!archive_.try_read("rng", value)) return;
+    auto generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(value.toTensor());
+  }
+
+ private:
+  std::string read_string(const std::string& key) const {
+    c10::IValue value;
+    if (!archive_.try_read(key, value) || !value.isString())
+      throw Error(Location{path_.string(), 0, key}, "missing from the checkpoint");
+    return value.toStringRef();
+  }
+
+  fs::path path_;
+  mutable torch::serialize::InputArchive archive_;
+  Config config_;
+  std::shared_ptr<const data::ByteLevelBpe> tokenizer_;
+  TrainState state_;
+};
+
+/// A run's checkpoints directory: step-NNNNNNN.pt files, the newest also as last.pt (a hard
+/// link, replaced atomically), the oldest removed beyond `keep`.
+class CheckpointDirectory {
+ public:
+  CheckpointDirectory(fs::path dir, std::int64_t keep) : dir_(std::move(dir)), keep_(keep) {}
+
+  const fs::path& dir() const { return dir_; }
+  fs::path last() const { return dir_ / "last.pt"; }
+
+  fs::path save(const CheckpointParts& parts) {
+    fs::create_directories(dir_);
+    char name[32];
+    std::snprintf(name, sizeof name, "step-%07lld.pt", static_cast<long long>(parts.state.step));
+    const fs::path file = dir_ / name;
+    save_checkpoint(file, parts);
+    write_atomically(last(), [&](const fs::path& temporary) { fs::create_hard_link(file, temporary); });
+    prune();
+    return file;
+  }
+
+  /// The step-N.pt files, oldest first.
+  std::vector<fs::path> list() const {
+    std::vector<fs::path> out;
+    if (!fs::exists(dir_)) return out;
+    static const std::regex pattern(R"(step-\d+\.pt)");
+    for (const auto& entry : fs::directory_iterator(dir_))
+      if (std::regex_match(entry.path().filename().string(), pattern)) out.push_back(entry.path());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  /// Removes temporary files a killed save left behind.
+  void remove_stray_temporaries() const {
+    if (!fs::exists(dir_)) return;
+    for (const auto& entry : fs::directory_iterator(dir_))
+      if (entry.path().extension() == ".tmp") fs::remove(entry.path());
+  }
+
+ private:
+  void prune() const {
+    auto files = list();
+    const auto keep = static_cast<std::size_t>(std::max<std::int64_t>(keep_, 1));
+    for (std::size_t i = 0; i + keep < files.size(); ++i) fs::remove(files[i]);
+  }
+
+  fs::path dir_;
+  std::int64_t keep_;
+};
+
+}  // namespace commercemm::train

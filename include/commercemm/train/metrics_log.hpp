@@ -1,0 +1,71 @@
+#pragma once
+// metrics.jsonl: one JSON object per logged step, appended and flushed as training goes, so a
+// killed run keeps every line it logged and a resumed run continues the same file.
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <commercemm/core/error.hpp>
+
+namespace commercemm::train {
+
+class MetricsLog {
+ public:
+  MetricsLog() = default;
+  /// Opens `file` for appending. `resume_step` >= 0 first drops the lines a killed run wrote
+  /// after its last checkpoint (those with "step" > resume_step), so the curve has no
+  /// duplicates; a fresh run (-1) starts the file over.
+  MetricsLog(const std::filesystem::path& file, std::int64_t resume_step) : file_(file) {
+    std::filesystem::create_directories(file.parent_path().empty() ? "." : file.parent_path());
+    std::vector<std::string> kept;
+    if (resume_step >= 0 && std::filesystem::exists(file)) {
+      std::ifstream in(file);
+      std::string line;
+      while (std::getline(in, line)) {
+        const auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.contains("step")) continue;  // a line cut by the kill
+        if (j["step"].get<std::int64_t>() <= resume_step) kept.push_back(line);
+      }
+    }
+    out_.open(file, std::ios::trunc);
+    if (!out_) throw Error(Location{file.string(), 0, ""}, "cannot write the metrics file");
+    for (const auto& line : kept) out_ << line << '\n';
+    out_.flush();
+  }
+
+  bool is_open() const { return out_.is_open(); }
+  const std::filesystem::path& file() const { return file_; }
+
+  void write(const nlohmann::json& record) {
+    if (!out_.is_open()) return;
+    out_ << record.dump() << '\n';
+    out_.flush();
+  }
+
+ private:
+  std::filesystem::path file_;
+  std::ofstream out_;
+};
+
+/// Reads a JSONL file; a malformed line is an error naming the file and line.
+inline std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw Error(Location{file.string(), 0, ""}, "cannot open");
+  std::vector<nlohmann::json> out;
+  std::string line;
+  std::int64_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded()) throw Error(Location{file.string(), number, ""}, "not a JSON object");
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+}  // namespace commercemm::train

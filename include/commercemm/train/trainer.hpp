@@ -1,0 +1,268 @@
+#pragma once
+// cmm::train::Trainer<Recipe>: the pre-training loop around Step<Recipe>. It owns the
+// loaders (pass A: the catalog's image-text pairs; pass B: cross pairs, kinds balanced), AdamW
+// with the usual weight-decay exclusions, warm-up + cosine learning rate, metrics.jsonl,
+// progress, and checkpoints from which --resume continues step for step.
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/Parallel.h>
+#include <torch/optim/adamw.h>
+#include <torch/types.h>
+
+#include <commercemm/data/loader.hpp>
+#include <commercemm/data/tokenizers/bpe_trainer.hpp>
+#include <commercemm/schedules/schedule.hpp>
+#include <commercemm/train/checkpoint.hpp>
+#include <commercemm/train/lr_schedule.hpp>
+#include <commercemm/train/metrics_log.hpp>
+#include <commercemm/train/progress.hpp>
+#include <commercemm/train/step.hpp>
+
+namespace commercemm::train {
+
+/// Set by SIGINT/SIGTERM (see install_stop_handlers): the loop checkpoints and returns.
+inline std::atomic<bool>& stop_requested() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+inline void install_stop_handlers() {
+  auto handler = [](int) { stop_requested().store(true); };
+  std::signal(SIGINT, handler);
+  std::signal(SIGTERM, handler);
+}
+
+/// Weight decay applies to weight matrices only: biases, norm scales, temperatures (all 1-D)
+/// and the learned CLS/mask tokens, position tables and modality-type rows are excluded.
+inline bool decays(const std::string& name, const torch::Tensor& parameter) {
+  if (parameter.dim() < 2) return false;
+  for (const char* part : {"cls_token", "mask_token", "positions", "modality_type"})
+    if (name.find(part) != std::string::npos) return false;
+  return true;
+}
+
+/// AdamW over the named modules' parameters in two groups: with and without weight decay.
+inline std::unique_ptr<torch::optim::AdamW> make_adamw(const std::vector<torch::nn::Module*>& modules, double lr,
+                                                       double weight_decay) {
+  std::vector<torch::Tensor> with, without;
+  for (auto* module : modules)
+    for (const auto& p : module->named_parameters())
+      if (p.value().requires_grad()) (decays(p.key(), p.value()) ? with : without).push_back(p.value());
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(with, std::make_unique<torch::optim::AdamWOptions>(
+                                torch::optim::AdamWOptions(lr).weight_decay(weight_decay)));
+  groups.emplace_back(without, std::make_unique<torch::optim::AdamWOptions>(
+                                   torch::optim::AdamWOptions(lr).weight_decay(0.0)));
+  return std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(lr));
+}
+
+/// A byte-level BPE learned from a split's catalog and source texts, at most `vocab_size`
+/// ids (a small catalog runs out of pairs worth merging before that).
+inline std::shared_ptr<const data::ByteLevelBpe> learn_tokenizer(const data::DatasetSplit& split,
+                                                                std::int64_t vocab_size) {
+  std::vector<std::string> corpus;
+  for (const auto& item : split.catalog) corpus.push_back(item.text());
+  for (const auto& item : split.sources)
+    if (item.has_text()) corpus.push_back(item.text());
+  return std::make_shared<const data::ByteLevelBpe>(data::train_byte_level_bpe(corpus, {vocab_size, 2}));
+}
+
+/// Loader options for a config: training ones augment and shuffle, evaluation ones do neither.
+inline data::LoaderOptions loader_options(const Config& c, std::int64_t batch, bool training) {
+  data::LoaderOptions o;
+  o.batch_size = batch;
+  o.max_length = c.model.text.max_length;
+  o.image.size = c.model.image.image_size;
+  o.workers = c.data.workers;
+  o.seed = static_cast<std::uint64_t>(c.train.seed);
+  if (training) {
+    o.augment = data::Augmentation{};
+  } else {
+    o.shuffle = false;
+    o.drop_last = false;
+  }
+  return o;
+}
+
+template <class Recipe>
+class Trainer {
+ public:
+  using Model = typename Recipe::Model;
+
+  /// `config.model.text.vocab_size` is set from the tokenizer. `out` (may be empty) receives
+  /// metrics.jsonl and checkpoints/.
+  Trainer(Config config, std::shared_ptr<const data::ByteLevelBpe> tokenizer, const data::DatasetSplit& train,
+          std::filesystem::path out = {})
+      : config_(with_vocabulary(std::move(config), *tokenizer)),
+        tokenizer_(std::move(tokenizer)),
+        out_(std::move(out)),
+        checkpoints_(out_ / "checkpoints", config_.train.keep_checkpoints) {
+    at::set_num_threads(static_cast<int>(config_.train.threads));
+    torch::manual_seed(static_cast<std::uint64_t>(config_.train.seed));
+    step_ = std::make_unique<Step<Recipe>>(Model(config_.model), config_, tokenizer_->special_tokens());
+    optimizer_ = make_adamw({step_->model().ptr().get(), step_->heads_ptr().get()}, config_.train.lr,
+                            config_.train.weight_decay);
+    if (step_->runs(Pass::image_text))
+      image_text_ = std::make_unique<data::Loader>(data::image_text_records(train, products_), tokenizer_,
+                                                   loader_options(config_, config_.train.batch_size, true));
+    if (step_->runs(Pass::cross_pair)) {
+      const auto rows = config_.train.cross_pair_batch_size > 0 ? config_.train.cross_pair_batch_size
+                                                                : std::max<std::int64_t>(2, config_.train.batch_size / 2);
+      auto options = loader_options(config_, rows, false);
+      options.shuffle = true;
+      options.drop_last = true;
+      cross_pair_ = std::make_unique<data::Loader>(data::balanced_cross_pair_records(train, products_), tokenizer_, options);
+    }
+  }
+
+  const Config& config() const { return config_; }
+  Step<Recipe>& step() { return *step_; }
+  Model& model() { return step_->model(); }
+  torch::optim::AdamW& optimizer() { return *optimizer_; }
+  std::int64_t steps_done() const { return state_.step; }
+  const std::shared_ptr<const data::ByteLevelBpe>& tokenizer() const { return tokenizer_; }
+
+  /// Continues from `checkpoint`: weights, optimizer moments, loader positions and RNG.
+  void resume(const Checkpoint& checkpoint) {
+    if (checkpoint.state().kind != "pretrain")
+      throw Error(Location{checkpoint.path().string(), 0, "state.kind"}, "not a pre-training checkpoint");
+    checkpoint.load("model", *step_->model());
+    checkpoint.load("heads", step_->heads());
+    if (auto teacher = step_->teacher_module(); teacher && checkpoint.has("teacher")) checkpoint.load("teacher", *teacher);
+    checkpoint.load("optimizer", *optimizer_);
+    checkpoint.restore_rng();
+    state_ = checkpoint.state();
+    if (image_text_) image_text_->start_epoch(state_.image_text.epoch, state_.image_text.batch);
+    if (cross_pair_) cross_pair_->start_epoch(state_.cross_pair.epoch, state_.cross_pair.batch);
+    resumed_ = true;
+  }
+
+  /// Trains until `until` steps are done (default: train.steps) or a stop is requested;
+  /// checkpoints every train.checkpoint_every steps and at the end. Returns the step results.
+  std::vector<StepResult> run(std::int64_t until = -1) {
+    const std::int64_t total = config_.train.steps;
+    if (until < 0) until = total;
+    until = std::min(until, total);
+    const LrSchedule lr{config_.train.lr, config_.train.warmup_steps, total, 0.1};
+    if (!out_.empty()) {
+      checkpoints_.remove_stray_temporaries();
+      if (!log_.is_open()) log_ = MetricsLog(out_ / "metrics.jsonl", resumed_ ? state_.step : -1);
+    }
+    Progress progress("pretrain", total, config_.train.log_every, state_.step);
+    std::vector<StepResult> results;
+    Window window;
+    while (state_.step < until && !stop_requested().load()) {
+      const auto started = std::chrono::steady_clock::now();
+      std::optional<data::LoaderBatch> a, b;
+      if (image_text_) a = next(*image_text_, state_.image_text);
+      if (cross_pair_) b = next(*cross_pair_, state_.cross_pair);
+      const double rate = lr.at(state_.step);
+      set_learning_rate(*optimizer_, rate);
+      auto result = step_->run(a ? &a->source : nullptr, b ? &b->source : nullptr, b ? &b->target : nullptr,
+                               *optimizer_, state_.step);
+      ++state_.step;
+      window.add(result, (a ? a->source.size() : 0) + (b ? b->source.size() : 0),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      const bool checkpoint_now = state_.step % config_.train.checkpoint_every == 0 || state_.step == total;
+      if (state_.step % config_.train.log_every == 0 || checkpoint_now) {
+        log_.write(window.record(state_.step, rate, result.draw, progress.elapsed()));
+        progress.update(state_.step, window.note());
+        window = Window{};
+      }
+      if (checkpoint_now && !out_.empty()) save();
+      results.push_back(std::move(result));
+    }
+    if (stop_requested().load() && !out_.empty()) save();
+    return results;
+  }
+
+  /// Writes checkpoints/step-N.pt and last.pt now.
+  std::filesystem::path save() {
+    CheckpointParts parts;
+    parts.config = &config_;
+    parts.tokenizer = tokenizer_.get();
+    parts.state = state_;
+    parts.model = step_->model().ptr().get();
+    parts.heads = &step_->heads();
+    parts.teacher = step_->teacher_module().get();
+    parts.optimizer = optimizer_.get();
+    return checkpoints_.save(parts);
+  }
+
+ private:
+  // Losses averaged over the steps since the last log line.
+  struct Window {
+    std::map<std::string, double> sums;
+    std::map<std::string, double> totals;
+    std::int64_t steps = 0, samples = 0;
+    double seconds = 0;
+
+    void add(const StepResult& r, std::int64_t rows, double step_seconds) {
+      ++steps;
+      samples += rows;
+      seconds += step_seconds;
+      for (const auto* pass : {&r.image_text, &r.cross_pair})
+        for (const auto& [name, value] : pass->losses) sums[name] += value;
+      if (r.image_text.ran) totals["image_text"] += r.image_text.total;
+      if (r.cross_pair.ran) totals["cross_pair"] += r.cross_pair.total;
+    }
+    nlohmann::json record(std::int64_t step, double lr, const schedules::Draw& draw, double elapsed) const {
+      nlohmann::json j{{"step", step}, {"lr", lr}, {"steps_averaged", steps},
+                       {"samples_per_s", seconds > 0 ? static_cast<double>(samples) / seconds : 0.0},
+                       {"step_s", seconds / static_cast<double>(std::max<std::int64_t>(steps, 1))},
+                       {"elapsed_s", elapsed}, {"draw", schedules::to_json(draw)}};
+      for (const auto& [name, sum] : sums) j["loss"][name] = sum / static_cast<double>(steps);
+      for (const auto& [name, sum] : totals) j["total"][name] = sum / static_cast<double>(steps);
+      return j;
+    }
+    std::string note() const {
+      std::string text;
+      for (const auto& [name, sum] : totals) {
+        char part[64];
+        std::snprintf(part, sizeof part, "%s %.3f  ", name.c_str(), sum / static_cast<double>(std::max<std::int64_t>(steps, 1)));
+        text += part;
+      }
+      return text;
+    }
+  };
+
+  static Config with_vocabulary(Config c, const data::ByteLevelBpe& tokenizer) {
+    c.model.text.vocab_size = tokenizer.vocab_size();
+    validate(c);
+    return c;
+  }
+
+  // The next batch, starting a new epoch when one ends; `position` tracks it for checkpoints.
+  static std::optional<data::LoaderBatch> next(data::Loader& loader, LoaderPosition& position) {
+    auto batch = loader.next();
+    if (!batch) {
+      loader.start_epoch(loader.epoch() + 1);
+      batch = loader.next();
+      if (!batch) throw Error(Location{"", 0, "train.batch_size"}, "larger than the training split: no full batch");
+    }
+    position = {loader.epoch(), loader.position()};
+    return batch;
+  }
+
+  Config config_;
+  std::shared_ptr<const data::ByteLevelBpe> tokenizer_;
+  std::filesystem::path out_;
+  CheckpointDirectory checkpoints_;
+  std::unique_ptr<Step<Recipe>> step_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  data::ProductIndex products_;
+  std::unique_ptr<data::Loader> image_text_, cross_pair_;
+  TrainState state_;
+  MetricsLog log_;
+  bool resumed_ = false;
+};
+
+}  // namespace commercemm::train
