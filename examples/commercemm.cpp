@@ -1,30 +1,21 @@
-// The generic commercemm binary: the library's tools as subcommands.
-#include <exception>
-#include <iostream>
-
-#include <CLI/CLI.hpp>
-
-#include <commercemm/cli/data_command.hpp>
-#include <commercemm/cli/describe.hpp>
+// The generic commercemm binary: the full CommerceMM recipe (5 image-text tasks + the 9
+// omni-retrieval tasks, random fusion split) behind the app's subcommands, plus the
+// library's tools (describe, data emoji). This is DESIGN's golden example, word for word.
+#include <commercemm/cli/app.hpp>
 #include <commercemm/commercemm.hpp>
+namespace cmm = commercemm;
 
-int main(int argc, char** argv) {
-  namespace cmm = commercemm;
-  CLI::App app{"commercemm: commerce multimodal pre-training (CommerceMM) on LibTorch"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", cmm::version);
-  cmm::cli::add_describe_command<cmm::DefaultModel>(app);
-  commercemm::cli::add_data_command(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const cmm::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
-}
+using Model = cmm::Model<cmm::encoders::ViT,              // image encoder
+                         cmm::encoders::TextTransformer,  // text encoder
+                         cmm::fusion::MergedAttention>;   // joint attention over [text; image]
+
+using Tasks = cmm::TaskList<cmm::tasks::MLM,
+                            cmm::tasks::MIM<cmm::losses::KL>,                 // MIM-kl
+                            cmm::tasks::MIM<cmm::losses::FeatureRegression>,  // MIM-fr
+                            cmm::tasks::ITC<>,
+                            cmm::tasks::ITM<cmm::negatives::Hard>,
+                            cmm::tasks::OmniRetrieval<cmm::omni::All>>;       // the 9
+
+using Recipe = cmm::Recipe<Model, Tasks, cmm::schedules::RandomFusionSplit>;
+
+int main(int argc, char** argv) { return cmm::cli::main<Recipe>(argc, argv); }

@@ -3,12 +3,8 @@
 // source modality and a target modality. It satisfies the cmm::tasks::Task concept
 // (tasks/task.hpp documents every member); the step planner computes the embeddings it asks
 // for in `needs` together with every other pass-B task's, in one call per network.
-//   commercemm_custom_task [--steps N]
-#include <cstdio>
-
-#include <CLI/CLI.hpp>
-
-#include "pretrain_common.hpp"
+#include <commercemm/cli/app.hpp>
+#include <commercemm/commercemm.hpp>
 
 namespace cmm = commercemm;
 namespace tk = commercemm::tasks;
@@ -43,21 +39,6 @@ using Tasks = cmm::TaskList<tk::ITC<>, tk::Retrieval<cmm::Text, cmm::Multimodal>
                             HardestNegativeRetrieval<cmm::Image, cmm::Multimodal>>;
 using Recipe = cmm::Recipe<cmm::DefaultModel, Tasks, cmm::schedules::FixedFusionSplit<0>>;
 
-int main(int argc, char** argv) {
-  CLI::App app{"Pre-train with a user-defined retrieval task"};
-  std::int64_t steps = 60;
-  std::string data_dir = "data/emoji-commerce";
-  app.add_option("--steps", steps, "training steps");
-  app.add_option("--data", data_dir, "benchmark directory");
-  CLI11_PARSE(app, argc, argv);
-  auto config = cmm::load_config("examples/configs/tiny.toml");
-  config.train.steps = steps;
-  config.tasks.clear();  // tiny.toml weighs tasks this recipe does not have
-  const auto data = example::load(data_dir, 2000);
-  config.model.text.vocab_size = data.tokenizer->vocab_size();
-  torch::manual_seed(0);
-  cmm::train::Step<Recipe> step(cmm::DefaultModel(config.model), config, data.tokenizer->special_tokens());
-  for (const auto& [name, weight] : step.active_tasks()) std::printf("task %s (weight %.1f)\n", name.c_str(), weight);
-  example::pretrain(step, data, config, std::max<std::int64_t>(1, steps / 6));
-  return 0;
-}
+// The user's recipe gets the whole app: pretrain, finetune, evaluate, embed, plot, describe.
+//   commercemm_custom_task pretrain --config examples/configs/tiny.toml --out runs/custom
+int main(int argc, char** argv) { return cmm::cli::main<Recipe>(argc, argv); }

@@ -1,0 +1,45 @@
+#pragma once
+// cmm::cli::main<Recipe>(argc, argv): a training binary for a recipe, with the subcommands
+//   pretrain  finetune  evaluate  embed  plot  compare  describe  data
+// (each with --help). Errors in configs and data are reported as "error: FILE:LINE: key: ..."
+// with exit status 2; an interrupted pre-training run checkpoints and exits with 130.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include <commercemm/cli/data_command.hpp>
+#include <commercemm/cli/describe.hpp>
+#include <commercemm/cli/eval_commands.hpp>
+#include <commercemm/cli/train_commands.hpp>
+#include <commercemm/core/version.hpp>
+
+namespace commercemm::cli {
+
+template <class Recipe> int main(int argc, char** argv) {
+  CLI::App app{"CommerceMM: commerce multimodal pre-training, fine-tuning and evaluation on LibTorch"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", version);
+  add_pretrain_command<Recipe>(app);
+  add_finetune_command<Recipe>(app);
+  add_evaluate_command<Recipe>(app);
+  add_embed_command<Recipe>(app);
+  add_plot_command(app);
+  add_compare_command(app);
+  add_describe_command<typename Recipe::Model>(app);
+  add_data_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Error& e) {  // parse errors, --help, and an interrupted run (130)
+    return app.exit(e);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace commercemm::cli

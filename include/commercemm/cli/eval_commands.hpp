@@ -1,0 +1,241 @@
+#pragma once
+// The `evaluate`, `embed` and `plot` subcommands of cmm::cli::main<Recipe>.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <torch/nn/modules/linear.h>
+
+#include <commercemm/cli/common.hpp>
+#include <commercemm/cli/plot.hpp>
+#include <commercemm/cli/report.hpp>
+#include <commercemm/eval/downstream.hpp>
+#include <commercemm/eval/npy.hpp>
+#include <commercemm/train/metrics_log.hpp>
+
+namespace commercemm::cli {
+
+namespace fs = std::filesystem;
+
+/// A checkpoint's model (and fine-tuned head, if it has one), ready for inference.
+template <class Model> struct LoadedModel {
+  Model model{nullptr};
+  std::optional<eval::FinetunedHead> head;
+};
+
+template <class Model> LoadedModel<Model> load_model(const train::Checkpoint& checkpoint, const Config& config) {
+  LoadedModel<Model> out;
+  out.model = Model(config.model);
+  checkpoint.load("model", *out.model);
+  out.model->eval();
+  const auto& extra = checkpoint.state().extra;
+  if (checkpoint.state().kind == "finetune" && extra.contains("labels")) {
+    out.head.emplace();
+    out.head->task = extra.at("task").get<std::string>();
+    out.head->labels = eval::LabelSet(extra.at("labels").get<std::vector<std::string>>());
+    out.head->linear = torch::nn::Linear(config.model.embed_dim, out.head->labels.size());
+    checkpoint.load("finetune", *out.head->linear);
+  }
+  return out;
+}
+
+template <class Model> eval::EmbedFunction embed_function(Model& model, std::int64_t split) {
+  return [&model, split](const Batch& b) {
+    torch::NoGradGuard no_grad;
+    return model->embed(b, FusionSplit{split});
+  };
+}
+
+template <class Recipe> void add_evaluate_command(CLI::App& app) {
+  using Model = typename Recipe::Model;
+  auto* cmd = app.add_subcommand("evaluate", "Score a checkpoint on the downstream tasks of a benchmark directory");
+  auto common = add_common_options(cmd, "runs/evaluate");
+  struct Options {
+    std::string checkpoint, data;
+    std::vector<std::string> tasks;
+    std::optional<std::int64_t> split;
+    std::string search;
+    bool sweep = false, no_reference = false;
+  };
+  auto o = std::make_shared<Options>();
+  cmd->add_option("--checkpoint", o->checkpoint, "Checkpoint to evaluate")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--data", o->data, "Benchmark directory written by `data emoji` (default: the checkpoint's data.dir)");
+  cmd->add_option("--task", o->tasks, "Downstream task (repeatable; default: all)");
+  cmd->add_option("--fusion-split", o->split, "Fusion layers each modality runs alone (sets eval.fusion_split)");
+  cmd->add_option("--search", o->search, "exact or hnsw (sets eval.search)");
+  cmd->add_flag("--sweep-fusion-split", o->sweep,
+                "Also score the multimodal tasks at every fusion split (fusion_sweep.jsonl): quality against cost");
+  cmd->add_flag("--no-reference", o->no_reference, "Skip the reference rows (untrained model, raw pixels, TF-IDF)");
+  cmd->callback([common, o] {
+    const train::Checkpoint checkpoint(o->checkpoint);
+    Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint.config());
+    if (!o->data.empty()) config.data.dir = o->data;
+    if (o->split) apply_override(config, "eval.fusion_split=" + std::to_string(*o->split));
+    if (!o->search.empty()) apply_override(config, "eval.search=" + o->search);
+    at::set_num_threads(static_cast<int>(config.train.threads));
+    std::vector<std::string> tasks = o->tasks.empty() ? eval::downstream_task_names() : o->tasks;
+    for (const auto& t : tasks) eval::downstream_task(t);  // unknown names fail before any work
+    const auto bench = eval::Benchmark::load(config.data.dir, tasks, config);
+    const auto tokenizer = checkpoint.tokenizer();
+    const auto search = search_options(config);
+    const fs::path out = common->out;
+
+    auto loaded = load_model<Model>(checkpoint, config);
+    const auto sets = eval::embed_benchmark(bench, tokenizer, config, embed_function(loaded.model, config.eval.fusion_split),
+                                            tasks, !o->no_reference);
+    const auto metrics = eval::score_tasks(sets, tasks, search, loaded.head ? &*loaded.head : nullptr);
+    write_json(out / "metrics.json", metrics);
+
+    nlohmann::json references = nlohmann::json::object();
+    if (!o->no_reference) {
+      torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
+      Model untrained(config.model);
+      untrained->eval();
+      references["untrained"] = eval::score_tasks(
+          eval::embed_benchmark(bench, tokenizer, config, embed_function(untrained, config.eval.fusion_split), tasks, false),
+          tasks, search);
+      references["raw_pixels"] = eval::score_tasks(eval::as_pixels(sets), tasks, search);
+      references["trigram_tfidf"] = eval::score_tasks(eval::as_tfidf(sets, eval::fit_tfidf(bench.train)), tasks, search);
+      write_json(out / "reference.json", references);
+    }
+    print_table(metrics, references, bench);
+
+    if (o->sweep) {
+      std::vector<std::string> multimodal;
+      for (const auto& t : tasks) {
+        const auto& task = eval::downstream_task(t);
+        if (task.query == Modality::multimodal || task.gallery == Modality::multimodal) multimodal.push_back(t);
+      }
+      train::MetricsLog sweep(out / "fusion_sweep.jsonl", -1);
+      std::printf("\n%-12s %12s", "fusion split", "ms per item");
+      for (const auto& t : multimodal) std::printf(" %26s", t.c_str());
+      std::printf("\n");
+      for (std::int64_t s = 0; s <= config.model.fusion.layers; ++s) {
+        const auto at = eval::embed_benchmark(bench, tokenizer, config, embed_function(loaded.model, s), multimodal, false);
+        const auto scores = eval::score_tasks(at, multimodal, search, loaded.head ? &*loaded.head : nullptr);
+        const double ms = 1000.0 * at.test_catalog.model_seconds / static_cast<double>(std::max<std::int64_t>(1, at.test_catalog.size()));
+        sweep.write({{"fusion_split", s}, {"joint_layers", config.model.fusion.layers - s},
+                     {"embed_ms_per_item", ms}, {"metrics", scores}});
+        std::printf("%-12lld %12.3f", static_cast<long long>(s), ms);
+        for (const auto& t : multimodal) {
+          const auto& j = scores[t];
+          std::printf(" %26.4f", j.contains("recall@1") ? j["recall@1"].template get<double>() : j.value("accuracy", 0.0));
+        }
+        std::printf("\n");
+      }
+      std::printf("(Recall@1, or accuracy for categorization; split s = s fusion layers per modality alone)\n");
+    }
+    std::printf("wrote %s\n", (out / "metrics.json").c_str());
+  });
+}
+
+template <class Recipe> void add_embed_command(CLI::App& app) {
+  using Model = typename Recipe::Model;
+  auto* cmd = app.add_subcommand("embed", "Write the embeddings of a manifest's items as .npy files");
+  auto common = add_common_options(cmd, "runs/embed");
+  auto checkpoint_file = std::make_shared<std::string>();
+  auto manifest = std::make_shared<std::string>();
+  auto split = std::make_shared<std::int64_t>(0);
+  cmd->add_option("--checkpoint", *checkpoint_file, "Checkpoint")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--manifest", *manifest, "Items manifest (JSONL, docs/manifests.md)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--fusion-split", *split, "Fusion layers each modality runs alone")->capture_default_str();
+  cmd->callback([common, checkpoint_file, manifest, split] {
+    const train::Checkpoint checkpoint(*checkpoint_file);
+    Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint.config());
+    apply_override(config, "eval.fusion_split=" + std::to_string(*split));
+    at::set_num_threads(static_cast<int>(config.train.threads));
+    auto loaded = load_model<Model>(checkpoint, config);
+    const auto items = data::read_items(*manifest);
+    data::ProductIndex products;
+    std::vector<data::Record> records;
+    for (const auto& item : items) records.push_back({data::to_example(item, products, item.product_id), {}});
+    data::LoaderOptions options;
+    options.batch_size = config.eval.batch_size;
+    options.max_length = config.model.text.max_length;
+    options.image.size = config.model.image.image_size;
+    options.shuffle = false;
+    options.drop_last = false;
+    data::Loader loader(std::move(records), checkpoint.tokenizer(), options);
+    // Rows lacking a modality are NaN in that file, so row i is always line i of ids.txt.
+    std::vector<torch::Tensor> image, text, multimodal;
+    std::vector<std::string> ids;
+    auto rows = [](const torch::Tensor& e, const torch::Tensor& present, std::int64_t b, std::int64_t d) {
+      auto out = torch::full({b, d}, std::numeric_limits<float>::quiet_NaN());
+      if (!e.defined()) return out;
+      out = e.to(torch::kFloat32);
+      if (present.defined()) out = out.masked_fill(present.logical_not().unsqueeze(1), std::numeric_limits<float>::quiet_NaN());
+      return out;
+    };
+    torch::NoGradGuard no_grad;
+    while (auto batch = loader.next()) {
+      const auto& b = batch->source;
+      const auto e = loaded.model->embed(b, FusionSplit{*split});
+      const auto d = config.model.embed_dim;
+      image.push_back(rows(e.image, b.image_present, b.size(), d));
+      text.push_back(rows(e.text, b.text_present, b.size(), d));
+      multimodal.push_back(rows(e.multimodal, {}, b.size(), d));
+      ids.insert(ids.end(), b.item_ids.begin(), b.item_ids.end());
+    }
+    const fs::path out = common->out;
+    fs::create_directories(out);
+    eval::write_npy(out / "image.npy", torch::cat(image));
+    eval::write_npy(out / "text.npy", torch::cat(text));
+    eval::write_npy(out / "multimodal.npy", torch::cat(multimodal));
+    train::write_atomically(out / "ids.txt", [&](const fs::path& temporary) {
+      std::ofstream f(temporary);
+      for (const auto& id : ids) f << id << '\n';
+    });
+    std::printf("wrote %zu items x %lld dims to %s/{image,text,multimodal}.npy and ids.txt (%lld skipped for bad images)\n",
+                ids.size(), static_cast<long long>(config.model.embed_dim), out.c_str(),
+                static_cast<long long>(loader.stats().skipped));
+  });
+}
+
+inline void add_plot_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("plot", "Draw a run's metrics.jsonl (and fusion_sweep.jsonl) as PNG charts with gnuplot");
+  auto run = std::make_shared<std::string>();
+  cmd->add_option("--run", *run, "Run directory holding metrics.jsonl")->required()->check(CLI::ExistingDirectory);
+  cmd->callback([run] {
+    for (const auto& file : plot_run(*run)) std::printf("wrote %s\n", file.c_str());
+  });
+}
+
+inline void add_compare_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("compare", "Print the metrics.json of several evaluate runs side by side");
+  auto runs = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("runs", *runs, "Directories holding metrics.json (or the files)")->required();
+  cmd->callback([runs] {
+    std::vector<std::pair<std::string, nlohmann::json>> rows;
+    for (const auto& run : *runs) {
+      const fs::path file = fs::is_directory(run) ? fs::path(run) / "metrics.json" : fs::path(run);
+      std::ifstream in(file);
+      if (!in) throw Error(Location{file.string(), 0, ""}, "cannot open");
+      const auto j = nlohmann::json::parse(in, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) throw Error(Location{file.string(), 0, ""}, "not a metrics.json object");
+      rows.emplace_back(fs::is_directory(run) ? fs::path(run).filename().string() : run, j);
+    }
+    std::printf("%-22s", "run");
+    for (const auto& t : eval::downstream_tasks()) std::printf(" %13.13s", t.name.c_str());
+    std::printf("\n");
+    for (const auto& [name, j] : rows) {
+      std::printf("%-22s", name.c_str());
+      for (const auto& t : eval::downstream_tasks()) {
+        if (!j.contains(t.name)) {
+          std::printf(" %13s", "-");
+          continue;
+        }
+        const char* key = t.kind == eval::TaskKind::retrieval ? "recall@1" : "accuracy";
+        std::printf(" %13.4f", j[t.name].value(key, 0.0));
+      }
+      std::printf("\n");
+    }
+    std::printf("(Recall@1 for retrieval, accuracy for categorization)\n");
+  });
+}
+
+}  // namespace commercemm::cli

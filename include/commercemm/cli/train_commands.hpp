@@ -1,0 +1,108 @@
+#pragma once
+// The `pretrain` and `finetune` subcommands of cmm::cli::main<Recipe>.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include <commercemm/cli/common.hpp>
+#include <commercemm/cli/report.hpp>
+#include <commercemm/train/finetune.hpp>
+#include <commercemm/train/trainer.hpp>
+
+namespace commercemm::cli {
+
+namespace fs = std::filesystem;
+
+template <class Recipe> void add_pretrain_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("pretrain", "Pre-train the recipe's tasks on a benchmark's train split");
+  auto common = add_common_options(cmd, "runs/pretrain");
+  auto resume = std::make_shared<bool>(false);
+  auto data_dir = std::make_shared<std::string>();
+  cmd->add_flag("--resume", *resume, "Continue from OUT/checkpoints/last.pt (its config, then --set)");
+  cmd->add_option("--data", *data_dir, "Benchmark directory (sets data.dir)");
+  cmd->callback([common, resume, data_dir] {
+    train::install_stop_handlers();
+    const fs::path out = common->out;
+    std::optional<train::Checkpoint> checkpoint;
+    if (*resume) checkpoint.emplace(out / "checkpoints" / "last.pt");
+    if (!*resume && common->config.empty())
+      throw Error(Location{"pretrain", 0, "--config"}, "a config file is required (or --resume)");
+    Config config = resolve_config(*common, checkpoint ? std::optional<Config>(checkpoint->config()) : std::nullopt);
+    if (!data_dir->empty()) config.data.dir = *data_dir;
+    const auto split = data::read_split(config.data.dir, "train");
+    auto tokenizer = checkpoint ? checkpoint->tokenizer() : train::learn_tokenizer(split, config.model.text.vocab_size);
+    train::Trainer<Recipe> trainer(config, tokenizer, split, out);
+    if (checkpoint) {
+      trainer.resume(*checkpoint);
+      std::printf("resuming at step %lld of %lld\n", static_cast<long long>(trainer.steps_done()),
+                  static_cast<long long>(config.train.steps));
+    }
+    write_json(out / "config.json", to_json(trainer.config()));
+    std::printf("pre-training %zu catalog items, %zu pairs; vocabulary %lld; tasks:", split.catalog.size(),
+                split.pairs.size(), static_cast<long long>(trainer.config().model.text.vocab_size));
+    for (const auto& [name, weight] : trainer.step().active_tasks()) std::printf(" %s", name.c_str());
+    std::printf("\n");
+    std::fflush(stdout);
+    const auto results = trainer.run();
+    if (!results.empty()) {
+      std::printf("losses at step %lld:", static_cast<long long>(trainer.steps_done()));
+      for (const auto* pass : {&results.back().image_text, &results.back().cross_pair})
+        for (const auto& [name, value] : pass->losses) std::printf(" %s %.3f", name.c_str(), value);
+      std::printf("\n");
+    }
+    if (train::stop_requested().load()) {
+      std::printf("stopped at step %lld; continue with --resume\n", static_cast<long long>(trainer.steps_done()));
+      throw CLI::RuntimeError(130);
+    }
+    std::printf("done: %s\n", (out / "checkpoints" / "last.pt").c_str());
+  });
+}
+
+template <class Recipe> void add_finetune_command(CLI::App& app) {
+  using Model = typename Recipe::Model;
+  auto* cmd = app.add_subcommand("finetune", "Fine-tune a pre-trained checkpoint for one downstream task, then score it");
+  auto common = add_common_options(cmd, "runs/finetune");
+  auto checkpoint_file = std::make_shared<std::string>();
+  auto task_name = std::make_shared<std::string>();
+  auto data_dir = std::make_shared<std::string>();
+  cmd->add_option("--checkpoint", *checkpoint_file, "Pre-trained checkpoint")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--task", *task_name, "Downstream task (e.g. multimodal_categorization, query_to_product)")->required();
+  cmd->add_option("--data", *data_dir, "Benchmark directory (sets data.dir)");
+  cmd->callback([common, checkpoint_file, task_name, data_dir] {
+    const train::Checkpoint checkpoint(*checkpoint_file);
+    Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint.config());
+    if (!data_dir->empty()) config.data.dir = *data_dir;
+    const auto& task = eval::downstream_task(*task_name);
+    at::set_num_threads(static_cast<int>(config.train.threads));
+    const auto bench = eval::Benchmark::load(config.data.dir, {task.name}, config);
+    Model model(config.model);
+    checkpoint.load("model", *model);
+    const fs::path out = common->out;
+    train::MetricsLog log(out / "metrics.jsonl", -1);
+    const auto head = train::finetune(model, task, bench, checkpoint.tokenizer(), config, log);
+
+    train::CheckpointParts parts;
+    parts.config = &config;
+    parts.tokenizer = checkpoint.tokenizer().get();
+    parts.state.kind = "finetune";
+    parts.state.step = config.finetune.steps;
+    parts.state.extra = {{"task", task.name}, {"from", checkpoint.path().string()}};
+    if (head) parts.state.extra["labels"] = head->labels.names();
+    parts.model = model.ptr().get();
+    parts.finetune = head ? head->linear.ptr().get() : nullptr;
+    train::CheckpointDirectory(out / "checkpoints", 1).save(parts);
+
+    torch::NoGradGuard no_grad;
+    const auto embed = [&](const Batch& b) { return model->embed(b); };
+    const auto sets = eval::embed_benchmark(bench, checkpoint.tokenizer(), config, embed, {task.name}, false);
+    const auto metrics = eval::score_tasks(sets, {task.name}, search_options(config), head ? &*head : nullptr);
+    write_json(out / "metrics.json", metrics);
+    print_table(metrics, {}, bench);
+    std::printf("checkpoint: %s\n", (out / "checkpoints" / "last.pt").c_str());
+  });
+}
+
+}  // namespace commercemm::cli

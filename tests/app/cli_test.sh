@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The app from the command line, as a user runs it: pretrain (interrupted by SIGTERM and by
+# SIGKILL, then resumed), a config error, finetune, evaluate with a fusion-split sweep, embed
+# and plot. Usage: cli_test.sh PATH/TO/commercemm RUN_DIR   (from the repository root)
+set -euo pipefail
+app=$1
+run=$2
+rm -rf "$run"
+mkdir -p "$run"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+tiny=(--config examples/configs/tiny.toml --set train.batch_size=16 --set train.log_every=2)
+
+echo "== a config error names the file, the line and the key, and suggests the nearest key"
+printf '[train]\nsteps = 3\nbatchsize = 4\n' > "$run/bad.toml"
+set +e
+"$app" pretrain --config "$run/bad.toml" --out "$run/bad" 2> "$run/bad.err"
+status=$?
+set -e
+cat "$run/bad.err"
+[ "$status" -eq 2 ] || fail "config error exit status $status, expected 2"
+grep -q "bad.toml:3" "$run/bad.err" || fail "no file:line in the error"
+grep -q "batch_size" "$run/bad.err" || fail "no suggestion in the error"
+
+echo "== pretrain, stopped by SIGTERM: it checkpoints and exits 130"
+"$app" pretrain "${tiny[@]}" --set train.steps=400 --set train.checkpoint_every=1000 --out "$run/pre" &
+pid=$!
+for _ in $(seq 1 120); do [ -s "$run/pre/metrics.jsonl" ] && break; sleep 0.5; done
+kill -TERM "$pid"
+set +e
+wait "$pid"
+status=$?
+set -e
+[ "$status" -eq 130 ] || fail "SIGTERM exit status $status, expected 130"
+[ -f "$run/pre/checkpoints/last.pt" ] || fail "no checkpoint after SIGTERM"
+
+echo "== resume with fewer total steps; then SIGKILL mid-run and resume again from the last checkpoint"
+"$app" pretrain --resume --out "$run/pre" --set train.steps=40 --set train.checkpoint_every=10 | tee "$run/resume.log"
+grep -q "resuming at step" "$run/resume.log" || fail "resume did not say where it resumed"
+"$app" pretrain "${tiny[@]}" --set train.steps=400 --set train.checkpoint_every=2 --out "$run/killed" &
+pid=$!
+for _ in $(seq 1 240); do [ -f "$run/killed/checkpoints/step-0000004.pt" ] && break; sleep 0.25; done
+kill -KILL "$pid"
+wait "$pid" || true
+"$app" pretrain --resume --out "$run/killed" --set train.steps=8 | tee "$run/killed.log"
+grep -q "resuming at step" "$run/killed.log" || fail "could not resume after SIGKILL"
+ls "$run/killed/checkpoints"
+! ls "$run/killed/checkpoints" | grep -q '\.tmp$' || fail "a temporary file was left behind"
+
+checkpoint="$run/pre/checkpoints/last.pt"
+echo "== finetune"
+"$app" finetune --checkpoint "$checkpoint" --task image_categorization --set finetune.steps=4 \
+  --set finetune.batch_size=16 --out "$run/ft" | tee "$run/ft.log"
+grep -q '"accuracy"' "$run/ft/metrics.json" || fail "finetune wrote no accuracy"
+grep -q '"scored_by": "finetuned_head"' "$run/ft/metrics.json" || fail "finetune did not score its head"
+"$app" evaluate --checkpoint "$run/ft/checkpoints/last.pt" --task image_categorization --no-reference --out "$run/ft-eval"
+grep -q '"finetuned_head"' "$run/ft-eval/metrics.json" || fail "evaluate ignored the fine-tuned head"
+
+echo "== evaluate two tasks with the fusion-split sweep, on an explicit benchmark directory"
+"$app" evaluate --checkpoint "$checkpoint" --data data/emoji-commerce --task query_to_product --task post_to_product \
+  --sweep-fusion-split --out "$run/pre"
+for key in query_to_product post_to_product '"recall@1"' '"recall@5"' '"recall@10"' '"mrr"'; do
+  grep -q "$key" "$run/pre/metrics.json" || fail "metrics.json lacks $key"
+done
+[ "$(wc -l < "$run/pre/fusion_sweep.jsonl")" -eq 3 ] || fail "the tiny model has 2 fusion layers: 3 splits expected"
+set +e
+"$app" evaluate --checkpoint "$checkpoint" --task query_to_prodcut --out "$run/x" 2> "$run/task.err"
+status=$?
+set -e
+[ "$status" -eq 2 ] && grep -q "query_to_product" "$run/task.err" || fail "an unknown task is not a clear error"
+
+echo "== embed a manifest"
+"$app" embed --checkpoint "$checkpoint" --manifest data/emoji-commerce/sources-test.jsonl --out "$run/emb"
+for f in image text multimodal; do
+  head -c 6 "$run/emb/$f.npy" | grep -q "NUMPY" || fail "$f.npy is not an .npy file"
+done
+[ "$(wc -l < "$run/emb/ids.txt")" -eq "$(wc -l < data/emoji-commerce/sources-test.jsonl)" ] || fail "ids.txt has a line per item"
+
+echo "== plot"
+"$app" plot --run "$run/pre"
+for f in losses learning_rate fusion_split; do
+  [ -s "$run/pre/plots/$f.png" ] || fail "no $f.png"
+done
+echo "PASS"
