@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <string>
 
@@ -91,6 +92,21 @@ BOOST_AUTO_TEST_CASE(tiny_recipe_pretrain_finetune_evaluate) {
   BOOST_CHECK_EQUAL(tuned[task.name]["scored_by"].get<std::string>(), "finetuned_head");
   BOOST_CHECK_GT(tuned[task.name]["accuracy"].get<double>(), 5.0 / 99.0);
   fs::remove_all(out);
+}
+
+BOOST_AUTO_TEST_CASE(every_task_trains_under_bf16_autocast) {
+  auto c = cmm::load_config(std::string(COMMERCEMM_SOURCE_DIR) + "/examples/configs/tiny.toml");
+  c.data.dir = std::string(COMMERCEMM_SOURCE_DIR) + "/data/emoji-commerce";
+  c.train.precision = "bf16";
+  c.train.steps = 2;
+  c.train.batch_size = 16;
+  const auto split = cmm::data::read_split(c.data.dir, "train");
+  cmm::train::Trainer<Recipe> trainer(c, cmm::train::learn_tokenizer(split, c.model.text.vocab_size), split);
+  const auto results = trainer.run();
+  BOOST_REQUIRE_EQUAL(results.size(), 2u);
+  BOOST_CHECK_EQUAL(results[1].image_text.losses.size() + results[1].cross_pair.losses.size(), 14u);
+  for (const auto* pass : {&results[1].image_text, &results[1].cross_pair})
+    for (const auto& [name, value] : pass->losses) BOOST_CHECK_MESSAGE(std::isfinite(value), name << " = " << value);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -51,7 +51,9 @@ class MlmHeadImpl : public torch::nn::Cloneable<MlmHeadImpl> {
   }
   /// hidden [M, Wf], embedding [V, Wt] -> logits [M, V]
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& embedding) {
-    return torch::matmul(norm(torch::gelu(transform(hidden))), embedding.t()) + bias;
+    // LayerNorm on CPU (LibTorch 1.13) takes no bf16 input with fp32 weights: under bf16
+    // autocast the transform's output is bf16, so it is upcast first.
+    return torch::matmul(norm(torch::gelu(transform(hidden)).to(norm->weight.scalar_type())), embedding.t()) + bias;
   }
 
   torch::nn::Linear transform{nullptr};
