@@ -76,7 +76,7 @@ template <class Recipe> void add_finetune_command(CLI::App& app) {
     Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint.config());
     if (!data_dir->empty()) config.data.dir = *data_dir;
     const auto& task = eval::downstream_task(*task_name);
-    at::set_num_threads(static_cast<int>(config.train.threads));
+    train::apply_threads(config.train.threads, config.train.precision);
     const auto bench = eval::Benchmark::load(config.data.dir, {task.name}, config);
     Model model(config.model);
     checkpoint.load("model", *model);

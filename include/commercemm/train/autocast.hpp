@@ -1,14 +1,24 @@
 #pragma once
 // Mixed precision on CPU: "bf16" runs matrix products in bfloat16 under autocast (about 2x on
 // CPUs with AVX-512 bf16), parameters and optimizer state stay fp32.
+#include <algorithm>
 #include <string>
+#include <thread>
 
+#include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
 #include <commercemm/core/error.hpp>
 
 namespace commercemm::train {
+
+/// Sets torch's intra-op threads: `threads` if positive, else by precision (see
+/// TrainConfig::threads): 1 for fp32, every core for bf16.
+inline void apply_threads(std::int64_t threads, const std::string& precision) {
+  if (threads <= 0) threads = precision == "bf16" ? std::max(1u, std::thread::hardware_concurrency()) : 1;
+  at::set_num_threads(static_cast<int>(threads));
+}
 
 class AutocastGuard {
  public:

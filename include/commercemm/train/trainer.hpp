@@ -5,6 +5,7 @@
 // progress, and checkpoints from which --resume continues step for step.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <filesystem>
@@ -105,7 +106,7 @@ class Trainer {
         tokenizer_(std::move(tokenizer)),
         out_(std::move(out)),
         checkpoints_(out_ / "checkpoints", config_.train.keep_checkpoints) {
-    at::set_num_threads(static_cast<int>(config_.train.threads));
+    apply_threads(config_.train.threads, config_.train.precision);
     torch::manual_seed(static_cast<std::uint64_t>(config_.train.seed));
     step_ = std::make_unique<Step<Recipe>>(Model(config_.model), config_, tokenizer_->special_tokens());
     optimizer_ = make_adamw({step_->model().ptr().get(), step_->heads_ptr().get()}, config_.train.lr,
@@ -119,7 +120,8 @@ class Trainer {
       auto options = loader_options(config_, rows, false);
       options.shuffle = true;
       options.drop_last = true;
-      cross_pair_ = std::make_unique<data::Loader>(data::balanced_cross_pair_records(train, products_), tokenizer_, options);
+      auto records = data::balanced_cross_pair_records(train, products_, 0.5, static_cast<std::uint64_t>(config_.train.seed));
+      cross_pair_ = std::make_unique<data::Loader>(std::move(records), tokenizer_, options);
     }
   }
 
