@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include <commercemm/core/error.hpp>
+#include <commercemm/core/jsonl.hpp>
 
 namespace commercemm::cli {
 
@@ -57,30 +58,6 @@ inline std::string gnuplot_quote(const std::string& text) {
     if (c == '\'') out += '\'';
   }
   return out + "'";
-}
-
-/// Calls `visit(json_object, location)` for every non-blank line of a JSONL file; a line that
-/// is not a JSON object is an Error at FILE:LINE.
-template <class Visit>
-void for_each_jsonl_object(const std::filesystem::path& file, Visit&& visit) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(Location{file.string(), 0, ""}, "cannot open file");
-  std::string text;
-  std::int64_t number = 0;
-  while (std::getline(in, text)) {
-    ++number;
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (text.find_first_not_of(" \t") == std::string::npos) continue;
-    const Location where{file.string(), number, ""};
-    nlohmann::json object;
-    try {
-      object = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw Error(where, "malformed JSON at column " + std::to_string(e.byte) + ": " + e.what());
-    }
-    if (!object.is_object()) throw Error(where, "expected a JSON object per line");
-    visit(object, where);
-  }
 }
 
 /// The number at `object[key]`, nothing when the key is absent or null (nlohmann writes NaN
@@ -198,7 +175,7 @@ inline std::vector<std::filesystem::path> plot_run(const std::filesystem::path& 
   std::map<std::string, Series> losses;
   Series lr{"learning rate", {}, false};
   std::int64_t records = 0;
-  plot_detail::for_each_jsonl_object(metrics_file, [&](const nlohmann::json& object, const Location& where) {
+  for_each_jsonl_object(metrics_file, [&](const nlohmann::json& object, const Location& where) {
     ++records;
     const auto step = plot_detail::optional_number(object, "step", where, "step");
     if (!step) throw Error(Location{where.file, where.line, "step"}, "missing required number");
@@ -225,7 +202,7 @@ inline std::vector<std::filesystem::path> plot_run(const std::filesystem::path& 
   if (have_sweep) {
     std::map<std::string, Series> recall;
     Series ms{"embedding ms per item (right axis)", {}, true};
-    plot_detail::for_each_jsonl_object(sweep_file, [&](const nlohmann::json& object, const Location& where) {
+    for_each_jsonl_object(sweep_file, [&](const nlohmann::json& object, const Location& where) {
       const auto split = plot_detail::optional_number(object, "fusion_split", where, "fusion_split");
       if (!split) throw Error(Location{where.file, where.line, "fusion_split"}, "missing required number");
       if (const auto value = plot_detail::optional_number(object, "embed_ms_per_item", where, "embed_ms_per_item"))

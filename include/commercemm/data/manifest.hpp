@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <commercemm/core/error.hpp>
+#include <commercemm/core/jsonl.hpp>
 
 namespace commercemm::data {
 
@@ -145,14 +146,6 @@ struct ItemRequirements {
 
 namespace detail {
 
-inline const char* json_type_name(const nlohmann::json& value) {
-  if (value.is_string()) return "a string";
-  if (value.is_number()) return "a number";
-  if (value.is_boolean()) return "a boolean";
-  if (value.is_null()) return "null";
-  if (value.is_array()) return "an array";
-  return "an object";
-}
 
 inline std::string expect_string(const nlohmann::json& object, const char* key, const Location& line,
                                  bool required) {
@@ -194,32 +187,6 @@ inline void reject_unknown_keys(const nlohmann::json& object, std::initializer_l
   }
 }
 
-/// Calls `visit(json_object, location)` for every non-blank line of a JSONL file.
-template <class Visit>
-void for_each_jsonl_object(const std::filesystem::path& file, Visit&& visit) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error({file.string(), 0, ""}, "cannot open manifest");
-  std::string text;
-  std::int64_t number = 0;
-  while (std::getline(in, text)) {
-    ++number;
-    if (number == 1 && text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 BOM
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (text.find_first_not_of(" \t") == std::string::npos) continue;
-    const Location where{file.string(), number, ""};
-    nlohmann::json object;
-    try {
-      object = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-      // e.byte is the 1-based column within this line; the what() text repeats it.
-      throw Error(where, "malformed JSON at column " + std::to_string(e.byte) + ": " + e.what());
-    }
-    if (!object.is_object())
-      throw Error(where, std::string("expected a JSON object per line, got ") + json_type_name(object));
-    visit(object, where);
-  }
-}
-
 inline std::string relative_path_string(const std::filesystem::path& target, const std::filesystem::path& base_dir) {
   const auto normal = target.lexically_normal();
   const auto base = base_dir.empty() ? std::filesystem::path(".") : base_dir.lexically_normal();
@@ -234,7 +201,7 @@ inline std::string relative_path_string(const std::filesystem::path& target, con
 inline ItemTable read_items(const std::filesystem::path& file, const ItemRequirements& needs = {}) {
   const auto base = file.parent_path();
   std::vector<Item> items;
-  detail::for_each_jsonl_object(file, [&](const nlohmann::json& object, const Location& where) {
+  for_each_jsonl_object(file, [&](const nlohmann::json& object, const Location& where) {
     detail::reject_unknown_keys(object, {"id", "product_id", "image", "images", "title", "tags", "description",
                                          "category", "subcategory", "language"},
                                 where);
@@ -285,7 +252,7 @@ inline ItemTable read_items(const std::filesystem::path& file, const ItemRequire
 inline std::vector<Pair> read_pairs(const std::filesystem::path& file, const ItemTable& sources,
                                     const ItemTable& catalog) {
   std::vector<Pair> pairs;
-  detail::for_each_jsonl_object(file, [&](const nlohmann::json& object, const Location& where) {
+  for_each_jsonl_object(file, [&](const nlohmann::json& object, const Location& where) {
     detail::reject_unknown_keys(object, {"source", "target", "kind"}, where);
     Pair pair;
     pair.where = where;

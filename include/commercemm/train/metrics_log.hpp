@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <commercemm/core/error.hpp>
+#include <commercemm/core/jsonl.hpp>
 
 namespace commercemm::train {
 
@@ -53,18 +54,8 @@ class MetricsLog {
 
 /// Reads a JSONL file; a malformed line is an error naming the file and line.
 inline std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  if (!in) throw Error(Location{file.string(), 0, ""}, "cannot open");
   std::vector<nlohmann::json> out;
-  std::string line;
-  std::int64_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.empty()) continue;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded()) throw Error(Location{file.string(), number, ""}, "not a JSON object");
-    out.push_back(std::move(j));
-  }
+  for_each_jsonl_object(file, [&](const nlohmann::json& object, const Location&) { out.push_back(object); });
   return out;
 }
 
