@@ -16,6 +16,7 @@
 #include <commercemm/cli/report.hpp>
 #include <commercemm/eval/downstream.hpp>
 #include <commercemm/eval/npy.hpp>
+#include <commercemm/train/autocast.hpp>
 #include <commercemm/train/metrics_log.hpp>
 
 namespace commercemm::cli {
@@ -44,9 +45,12 @@ template <class Model> LoadedModel<Model> load_model(const train::Checkpoint& ch
   return out;
 }
 
-template <class Model> eval::EmbedFunction embed_function(Model& model, std::int64_t split) {
-  return [&model, split](const Batch& b) {
+/// Inference at the run's precision (bf16 autocast when train.precision is "bf16").
+template <class Model>
+eval::EmbedFunction embed_function(Model& model, std::int64_t split, const std::string& precision) {
+  return [&model, split, precision](const Batch& b) {
     torch::NoGradGuard no_grad;
+    train::AutocastGuard autocast(precision);
     return model->embed(b, FusionSplit{split});
   };
 }
@@ -77,7 +81,7 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
     if (!o->data.empty()) config.data.dir = o->data;
     if (o->split) apply_override(config, "eval.fusion_split=" + std::to_string(*o->split));
     if (!o->search.empty()) apply_override(config, "eval.search=" + o->search);
-    at::set_num_threads(static_cast<int>(config.train.threads));
+    train::apply_threads(config.train.threads, config.train.precision);
     std::vector<std::string> tasks = o->tasks.empty() ? eval::downstream_task_names() : o->tasks;
     for (const auto& t : tasks) eval::downstream_task(t);  // unknown names fail before any work
     const auto bench = eval::Benchmark::load(config.data.dir, tasks, config);
@@ -85,19 +89,24 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
     const auto search = search_options(config);
     const fs::path out = common->out;
 
+    const auto split = config.eval.fusion_split;
+    const auto& precision = config.train.precision;
     auto loaded = load_model<Model>(checkpoint, config);
-    const auto sets = eval::embed_benchmark(bench, tokenizer, config, embed_function(loaded.model, config.eval.fusion_split),
+    std::fprintf(stderr, "embedding %s's test split with the checkpoint (fusion split %lld)\n", config.data.dir.c_str(),
+                 static_cast<long long>(split));
+    const auto sets = eval::embed_benchmark(bench, tokenizer, config, embed_function(loaded.model, split, precision),
                                             tasks, !o->no_reference);
     const auto metrics = eval::score_tasks(sets, tasks, search, loaded.head ? &*loaded.head : nullptr);
     write_json(out / "metrics.json", metrics);
 
     nlohmann::json references = nlohmann::json::object();
     if (!o->no_reference) {
+      std::fprintf(stderr, "scoring the reference rows: the untrained model, raw pixels, trigram TF-IDF\n");
       torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
       Model untrained(config.model);
       untrained->eval();
       references["untrained"] = eval::score_tasks(
-          eval::embed_benchmark(bench, tokenizer, config, embed_function(untrained, config.eval.fusion_split), tasks, false),
+          eval::embed_benchmark(bench, tokenizer, config, embed_function(untrained, split, precision), tasks, false),
           tasks, search);
       references["raw_pixels"] = eval::score_tasks(eval::as_pixels(sets), tasks, search);
       references["trigram_tfidf"] = eval::score_tasks(eval::as_tfidf(sets, eval::fit_tfidf(bench.train)), tasks, search);
@@ -116,9 +125,13 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
       for (const auto& t : multimodal) std::printf(" %26s", t.c_str());
       std::printf("\n");
       for (std::int64_t s = 0; s <= config.model.fusion.layers; ++s) {
-        const auto at = eval::embed_benchmark(bench, tokenizer, config, embed_function(loaded.model, s), multimodal, false);
+        const auto at = eval::embed_benchmark(bench, tokenizer, config, embed_function(loaded.model, s, precision),
+                                              multimodal, false, &sets);
         const auto scores = eval::score_tasks(at, multimodal, search, loaded.head ? &*loaded.head : nullptr);
-        const double ms = 1000.0 * at.test_catalog.model_seconds / static_cast<double>(std::max<std::int64_t>(1, at.test_catalog.size()));
+        // Model time per catalog item, over every catalog item embedded at this split.
+        const double seconds = at.test_catalog.model_seconds + at.train_catalog.model_seconds;
+        const auto items = at.test_catalog.size() + at.train_catalog.size();
+        const double ms = 1000.0 * seconds / static_cast<double>(std::max<std::int64_t>(1, items));
         sweep.write({{"fusion_split", s}, {"joint_layers", config.model.fusion.layers - s},
                      {"embed_ms_per_item", ms}, {"metrics", scores}});
         std::printf("%-12lld %12.3f", static_cast<long long>(s), ms);
@@ -148,7 +161,7 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
     const train::Checkpoint checkpoint(*checkpoint_file);
     Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint.config());
     apply_override(config, "eval.fusion_split=" + std::to_string(*split));
-    at::set_num_threads(static_cast<int>(config.train.threads));
+    train::apply_threads(config.train.threads, config.train.precision);
     auto loaded = load_model<Model>(checkpoint, config);
     const auto items = data::read_items(*manifest);
     data::ProductIndex products;

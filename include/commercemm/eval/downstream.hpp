@@ -201,9 +201,11 @@ inline bool wants(const std::vector<std::string>& tasks, const std::string& name
 }  // namespace detail
 
 /// Embeds what `tasks` need with `embed` (empty: pixels only, for the reference rows).
+/// `unfused`, when given, supplies the query sets of text-only and image-only sources: their
+/// embeddings never pass through the fusion layers, so a fusion-split sweep computes them once.
 inline TaskSets embed_benchmark(const Benchmark& bench, std::shared_ptr<const data::Tokenizer> tokenizer,
                                 const Config& config, const EmbedFunction& embed, const std::vector<std::string>& tasks,
-                                bool keep_pixels) {
+                                bool keep_pixels, const TaskSets* unfused = nullptr) {
   TaskSets sets;
   data::ProductIndex products;
   bool catalog = false, centroids = false;
@@ -223,7 +225,10 @@ inline TaskSets embed_benchmark(const Benchmark& bench, std::shared_ptr<const da
   }
   for (const auto& name : tasks) {
     const auto& t = downstream_task(name);
-    if (t.pairs && !sets.sources.count(*t.pairs))
+    if (!t.pairs || sets.sources.count(*t.pairs)) continue;
+    if (unfused && t.query != Modality::multimodal && unfused->sources.count(*t.pairs))
+      sets.sources[*t.pairs] = unfused->sources.at(*t.pairs);
+    else
       sets.sources[*t.pairs] = embed_records(data::cross_pair_records(bench.test, products, {*t.pairs}),
                                              bench.test.sources, tokenizer, config, embed, keep_pixels);
   }

@@ -5,7 +5,9 @@
 //   retrieval: the task's own contrastive objective (symmetric InfoNCE, temperature 0.05,
 //     same-product keys masked) between its query and gallery embeddings.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <random>
