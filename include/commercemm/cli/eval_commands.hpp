@@ -16,7 +16,6 @@
 #include <commercemm/cli/report.hpp>
 #include <commercemm/eval/downstream.hpp>
 #include <commercemm/eval/npy.hpp>
-#include <commercemm/train/autocast.hpp>
 #include <commercemm/train/metrics_log.hpp>
 
 namespace commercemm::cli {
@@ -45,14 +44,40 @@ template <class Model> LoadedModel<Model> load_model(const train::Checkpoint& ch
   return out;
 }
 
-/// Inference at the run's precision (bf16 autocast when train.precision is "bf16").
+/// Scores the tasks with a multimodal side at every fusion split (fusion_sweep.jsonl): quality
+/// against the model time per catalog item. `sets` (at the evaluated split) lends the
+/// text-only and image-only query sets, which no split changes.
 template <class Model>
-eval::EmbedFunction embed_function(Model& model, std::int64_t split, const std::string& precision) {
-  return [&model, split, precision](const Batch& b) {
-    torch::NoGradGuard no_grad;
-    train::AutocastGuard autocast(precision);
-    return model->embed(b, FusionSplit{split});
-  };
+void sweep_fusion_split(LoadedModel<Model>& loaded, const eval::Benchmark& bench,
+                        const std::shared_ptr<const data::ByteLevelBpe>& tokenizer, const Config& config,
+                        const std::vector<std::string>& tasks, const eval::TaskSets& sets, const fs::path& file) {
+  std::vector<std::string> multimodal;
+  for (const auto& t : tasks) {
+    const auto& task = eval::downstream_task(t);
+    if (task.query == Modality::multimodal || task.gallery == Modality::multimodal) multimodal.push_back(t);
+  }
+  train::MetricsLog sweep(file, -1);
+  std::printf("\n%-12s %12s", "fusion split", "ms per item");
+  for (const auto& t : multimodal) std::printf(" %26s", t.c_str());
+  std::printf("\n");
+  const auto search = search_options(config);
+  for (std::int64_t s = 0; s <= config.model.fusion.layers; ++s) {
+    const auto embed = embed_function(loaded.model, s, config.train.precision);
+    const auto at = eval::embed_benchmark(bench, tokenizer, config, embed, multimodal, false, &sets);
+    const auto scores = eval::score_tasks(at, multimodal, search, loaded.head ? &*loaded.head : nullptr);
+    const double seconds = at.test_catalog.model_seconds + at.train_catalog.model_seconds;
+    const auto items = at.test_catalog.size() + at.train_catalog.size();
+    const double ms = 1000.0 * seconds / static_cast<double>(std::max<std::int64_t>(1, items));
+    sweep.write({{"fusion_split", s}, {"joint_layers", config.model.fusion.layers - s}, {"embed_ms_per_item", ms},
+                 {"metrics", scores}});
+    std::printf("%-12lld %12.3f", static_cast<long long>(s), ms);
+    for (const auto& t : multimodal) {
+      const auto& j = scores[t];
+      std::printf(" %26.4f", j.contains("recall@1") ? j["recall@1"].template get<double>() : j.value("accuracy", 0.0));
+    }
+    std::printf("\n");
+  }
+  std::printf("(Recall@1, or accuracy for categorization; split s = s fusion layers per modality alone)\n");
 }
 
 template <class Recipe> void add_evaluate_command(CLI::App& app) {
@@ -114,35 +139,7 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
     }
     print_table(metrics, references, bench);
 
-    if (o->sweep) {
-      std::vector<std::string> multimodal;
-      for (const auto& t : tasks) {
-        const auto& task = eval::downstream_task(t);
-        if (task.query == Modality::multimodal || task.gallery == Modality::multimodal) multimodal.push_back(t);
-      }
-      train::MetricsLog sweep(out / "fusion_sweep.jsonl", -1);
-      std::printf("\n%-12s %12s", "fusion split", "ms per item");
-      for (const auto& t : multimodal) std::printf(" %26s", t.c_str());
-      std::printf("\n");
-      for (std::int64_t s = 0; s <= config.model.fusion.layers; ++s) {
-        const auto at = eval::embed_benchmark(bench, tokenizer, config, embed_function(loaded.model, s, precision),
-                                              multimodal, false, &sets);
-        const auto scores = eval::score_tasks(at, multimodal, search, loaded.head ? &*loaded.head : nullptr);
-        // Model time per catalog item, over every catalog item embedded at this split.
-        const double seconds = at.test_catalog.model_seconds + at.train_catalog.model_seconds;
-        const auto items = at.test_catalog.size() + at.train_catalog.size();
-        const double ms = 1000.0 * seconds / static_cast<double>(std::max<std::int64_t>(1, items));
-        sweep.write({{"fusion_split", s}, {"joint_layers", config.model.fusion.layers - s},
-                     {"embed_ms_per_item", ms}, {"metrics", scores}});
-        std::printf("%-12lld %12.3f", static_cast<long long>(s), ms);
-        for (const auto& t : multimodal) {
-          const auto& j = scores[t];
-          std::printf(" %26.4f", j.contains("recall@1") ? j["recall@1"].template get<double>() : j.value("accuracy", 0.0));
-        }
-        std::printf("\n");
-      }
-      std::printf("(Recall@1, or accuracy for categorization; split s = s fusion layers per modality alone)\n");
-    }
+    if (o->sweep) sweep_fusion_split(loaded, bench, tokenizer, config, tasks, sets, out / "fusion_sweep.jsonl");
     std::printf("wrote %s\n", (out / "metrics.json").c_str());
   });
 }

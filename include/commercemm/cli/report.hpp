@@ -1,6 +1,7 @@
 #pragma once
-// The evaluation table: one row per task, the model's scores and, on the primary metric
-// (Recall@1 or accuracy), the reference rows of DESIGN section 7 and chance.
+// Scoring helpers shared by evaluate and finetune, and the evaluation table: one row per
+// task, the model's scores and, on the primary metric (Recall@1 or accuracy), the reference
+// rows of DESIGN section 7 and chance.
 #include <cstdio>
 #include <set>
 #include <string>
@@ -8,8 +9,19 @@
 #include <nlohmann/json.hpp>
 
 #include <commercemm/eval/downstream.hpp>
+#include <commercemm/train/autocast.hpp>
 
 namespace commercemm::cli {
+
+/// Inference at the run's precision (bf16 autocast when train.precision is "bf16").
+template <class Model>
+eval::EmbedFunction embed_function(Model& model, std::int64_t split, const std::string& precision) {
+  return [&model, split, precision](const Batch& b) {
+    torch::NoGradGuard no_grad;
+    train::AutocastGuard autocast(precision);
+    return model->embed(b, FusionSplit{split});
+  };
+}
 
 inline eval::SearchOptions search_options(const Config& config) {
   eval::SearchOptions o;

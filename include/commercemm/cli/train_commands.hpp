@@ -95,8 +95,7 @@ template <class Recipe> void add_finetune_command(CLI::App& app) {
     parts.finetune = head ? head->linear.ptr().get() : nullptr;
     train::CheckpointDirectory(out / "checkpoints", 1).save(parts);
 
-    torch::NoGradGuard no_grad;
-    const auto embed = [&](const Batch& b) { return model->embed(b); };
+    const auto embed = embed_function(model, config.eval.fusion_split, config.train.precision);
     const auto sets = eval::embed_benchmark(bench, checkpoint.tokenizer(), config, embed, {task.name}, false);
     const auto metrics = eval::score_tasks(sets, {task.name}, search_options(config), head ? &*head : nullptr);
     write_json(out / "metrics.json", metrics);
