@@ -98,9 +98,9 @@ void report(benchmark::State& state, std::int64_t batch, std::int64_t backward, 
 
 // One Step over the whole task list: each iteration is one training step.
 template <class Tasks>
-void planned(benchmark::State& state, const char* preset, std::int64_t batch) {
-  at::set_num_threads(1);  // OpenBLAS already uses both cores
-  const auto config = make_config(preset);
+void planned(benchmark::State& state, const cmm::Config& config, std::int64_t batch) {
+  // fp32: 1 torch thread (OpenBLAS already uses both cores); bf16: every core (oneDNN).
+  cmm::train::apply_threads(config.train.threads, config.train.precision);  // the Step autocasts
   torch::manual_seed(0);
   cmm::train::Step<cmm::Recipe<Model, Tasks, Schedule>> step(Model(config.model), config, kSpecial);
   torch::optim::AdamW optimizer(step.parameters(), adamw(config));
@@ -166,9 +166,17 @@ void naive(benchmark::State& state, const char* preset, std::int64_t batch) {
 }
 
 // BENCHMARK_CAPTURE pastes the function name into an identifier: plain names only.
-void itc(benchmark::State& s, const char* preset, std::int64_t b) { planned<ItcOnly>(s, preset, b); }
-void pass_a5(benchmark::State& s, const char* preset, std::int64_t b) { planned<PassA5>(s, preset, b); }
-void all14(benchmark::State& s, const char* preset, std::int64_t b) { planned<All14>(s, preset, b); }
+void itc(benchmark::State& s, const char* preset, std::int64_t b) { planned<ItcOnly>(s, make_config(preset), b); }
+void pass_a5(benchmark::State& s, const char* preset, std::int64_t b) { planned<PassA5>(s, make_config(preset), b); }
+void all14(benchmark::State& s, const char* preset, std::int64_t b) { planned<All14>(s, make_config(preset), b); }
+// The same step at a precision and a number of torch threads (0 = by precision).
+void all14_precision(benchmark::State& s, const char* preset, std::int64_t b, const char* precision,
+                     std::int64_t threads) {
+  auto config = make_config(preset);
+  config.train.precision = precision;
+  config.train.threads = threads;
+  planned<All14>(s, config, b);
+}
 void all14_naive(benchmark::State& s, const char* preset, std::int64_t b) { naive<All14>(s, preset, b); }
 }  // namespace
 
@@ -184,5 +192,13 @@ void all14_naive(benchmark::State& s, const char* preset, std::int64_t b) { naiv
 
 STEP_BENCHMARKS(tiny, 32, 5);
 STEP_BENCHMARKS(small, 16, 2);
+
+#define PRECISION_BENCHMARK(name, precision, threads)                                  \
+  BENCHMARK_CAPTURE(all14_precision, name, "small", 16, precision, threads)            \
+      ->Unit(benchmark::kMillisecond)->Iterations(2)->UseRealTime()
+PRECISION_BENCHMARK(small_fp32_1_thread, "fp32", 1);
+PRECISION_BENCHMARK(small_fp32_2_threads, "fp32", 2);
+PRECISION_BENCHMARK(small_bf16_1_thread, "bf16", 1);
+PRECISION_BENCHMARK(small_bf16_2_threads, "bf16", 2);
 
 BENCHMARK_MAIN();
