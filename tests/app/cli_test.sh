@@ -44,9 +44,17 @@ wait "$pid" || true
 "$app" pretrain --resume --out "$run/killed" --set train.steps=8 | tee "$run/killed.log"
 grep -q "resuming at step" "$run/killed.log" || fail "could not resume after SIGKILL"
 ls "$run/killed/checkpoints"
-! ls "$run/killed/checkpoints" | grep -q '\.tmp$' || fail "a temporary file was left behind"
+! ls -A "$run/killed/checkpoints" | grep -q '\.tmp$' || fail "a temporary file was left behind"
 
 checkpoint="$run/pre/checkpoints/last.pt"
+echo "== a second pretrain into the same --out is refused; --resume with --config is refused"
+set +e
+"$app" pretrain "${tiny[@]}" --out "$run/pre" 2> "$run/again.err"; again=$?
+"$app" pretrain --resume --config examples/configs/tiny.toml --out "$run/pre" 2>> "$run/again.err"; mixed=$?
+set -e
+cat "$run/again.err"
+[ "$again" -eq 2 ] && [ "$mixed" -eq 2 ] || fail "expected both to be refused with status 2"
+
 echo "== finetune"
 "$app" finetune --checkpoint "$checkpoint" --task image_categorization --set finetune.steps=4 \
   --set finetune.batch_size=16 --out "$run/ft" | tee "$run/ft.log"

@@ -1,6 +1,7 @@
 // --resume continues a run so that its loss curve matches an uninterrupted run step for step:
 // the checkpoint carries weights, heads, the EMA teacher, AdamW moments, loader positions and
-// the RNG. Also: metrics.jsonl of the resumed run equals the uninterrupted one line for line.
+// the RNG. Also: metrics.jsonl of the resumed run equals the uninterrupted one line for line
+// (checkpoints fall on logged steps here; a run stopped by a signal logs its partial window).
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>
@@ -67,7 +68,9 @@ BOOST_AUTO_TEST_CASE(a_resumed_run_matches_an_uninterrupted_run_step_for_step) {
 
   {
     cmm::train::Trainer<Recipe> interrupted(c, tokenizer, split, root / "resumed");
-    BOOST_REQUIRE_EQUAL(interrupted.run(5).size(), 5u);  // "killed" after step 5: step 4's checkpoint is the last
+    // "Killed" after step 7: step 4's checkpoint is the last, and the line logged at step 6
+    // must go from metrics.jsonl when the run resumes.
+    BOOST_REQUIRE_EQUAL(interrupted.run(7).size(), 7u);
   }
   const cmm::train::Checkpoint checkpoint(root / "resumed" / "checkpoints" / "last.pt");
   BOOST_REQUIRE_EQUAL(checkpoint.state().step, 4);

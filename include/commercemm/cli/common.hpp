@@ -2,6 +2,7 @@
 // What every app subcommand shares: --config, --set, --seed, --out, and how the run's config
 // is assembled from them (file, or a checkpoint's own config, then overrides).
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -49,8 +50,14 @@ inline Config resolve_config(const CommonOptions& o, const std::optional<Config>
 
 /// A checkpoint's model with a new run's settings: the model sizes always come from the
 /// checkpoint (they must match its weights); everything else from `settings`.
-inline Config with_model_of(Config settings, const Config& checkpoint) {
-  settings.model = checkpoint.model;
+inline Config with_model_of(Config settings, const train::Checkpoint& checkpoint, const CommonOptions& o) {
+  for (const auto& assignment : o.overrides)
+    if (assignment.rfind("model.", 0) == 0)
+      throw Error(Location{"--set", 0, assignment}, "the model's sizes come from the checkpoint " +
+                                                        checkpoint.path().string() + " and cannot change");
+  if (!o.config.empty() && to_json(settings.model) != to_json(checkpoint.config().model))
+    std::fprintf(stderr, "note: the model's sizes come from the checkpoint, not from %s's [model]\n", o.config.c_str());
+  settings.model = checkpoint.config().model;
   validate(settings);
   return settings;
 }

@@ -72,8 +72,12 @@ void sweep_fusion_split(LoadedModel<Model>& loaded, const eval::Benchmark& bench
                  {"metrics", scores}});
     std::printf("%-12lld %12.3f", static_cast<long long>(s), ms);
     for (const auto& t : multimodal) {
-      const auto& j = scores[t];
-      std::printf(" %26.4f", j.contains("recall@1") ? j["recall@1"].template get<double>() : j.value("accuracy", 0.0));
+      if (!scores.contains(t)) {  // the benchmark has no queries for it
+        std::printf(" %26s", "-");
+        continue;
+      }
+      const auto& j = scores.at(t);
+      std::printf(" %26.4f", j.contains("recall@1") ? j.at("recall@1").template get<double>() : j.value("accuracy", 0.0));
     }
     std::printf("\n");
   }
@@ -102,7 +106,7 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
   cmd->add_flag("--no-reference", o->no_reference, "Skip the reference rows (untrained model, raw pixels, TF-IDF)");
   cmd->callback([common, o] {
     const train::Checkpoint checkpoint(o->checkpoint);
-    Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint.config());
+    Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint, *common);
     if (!o->data.empty()) config.data.dir = o->data;
     if (o->split) apply_override(config, "eval.fusion_split=" + std::to_string(*o->split));
     if (!o->search.empty()) apply_override(config, "eval.search=" + o->search);
@@ -150,17 +154,18 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
   auto common = add_common_options(cmd, "runs/embed");
   auto checkpoint_file = std::make_shared<std::string>();
   auto manifest = std::make_shared<std::string>();
-  auto split = std::make_shared<std::int64_t>(0);
+  auto split = std::make_shared<std::optional<std::int64_t>>();
   cmd->add_option("--checkpoint", *checkpoint_file, "Checkpoint")->required()->check(CLI::ExistingFile);
   cmd->add_option("--manifest", *manifest, "Items manifest (JSONL, docs/manifests.md)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--fusion-split", *split, "Fusion layers each modality runs alone")->capture_default_str();
+  cmd->add_option("--fusion-split", *split, "Fusion layers each modality runs alone (sets eval.fusion_split)");
   cmd->callback([common, checkpoint_file, manifest, split] {
     const train::Checkpoint checkpoint(*checkpoint_file);
-    Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint.config());
-    apply_override(config, "eval.fusion_split=" + std::to_string(*split));
+    Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint, *common);
+    if (*split) apply_override(config, "eval.fusion_split=" + std::to_string(**split));
     train::apply_threads(config.train.threads, config.train.precision);
     auto loaded = load_model<Model>(checkpoint, config);
     const auto items = data::read_items(*manifest);
+    if (items.empty()) throw Error(Location{*manifest, 0, ""}, "the manifest has no items");
     data::ProductIndex products;
     std::vector<data::Record> records;
     for (const auto& item : items) records.push_back({data::to_example(item, products, item.product_id), {}});
@@ -181,16 +186,17 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
       if (present.defined()) out = out.masked_fill(present.logical_not().unsqueeze(1), std::numeric_limits<float>::quiet_NaN());
       return out;
     };
-    torch::NoGradGuard no_grad;
+    const auto embed = embed_function(loaded.model, config.eval.fusion_split, config.train.precision);
     while (auto batch = loader.next()) {
       const auto& b = batch->source;
-      const auto e = loaded.model->embed(b, FusionSplit{*split});
+      const auto e = embed(b);
       const auto d = config.model.embed_dim;
       image.push_back(rows(e.image, b.image_present, b.size(), d));
       text.push_back(rows(e.text, b.text_present, b.size(), d));
       multimodal.push_back(rows(e.multimodal, {}, b.size(), d));
       ids.insert(ids.end(), b.item_ids.begin(), b.item_ids.end());
     }
+    if (ids.empty()) throw Error(Location{*manifest, 0, ""}, "no item could be embedded (every image failed to decode)");
     const fs::path out = common->out;
     fs::create_directories(out);
     eval::write_npy(out / "image.npy", torch::cat(image));
@@ -199,6 +205,8 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
     train::write_atomically(out / "ids.txt", [&](const fs::path& temporary) {
       std::ofstream f(temporary);
       for (const auto& id : ids) f << id << '\n';
+      f.flush();
+      if (!f) throw Error(Location{(out / "ids.txt").string(), 0, ""}, "cannot write");
     });
     std::printf("wrote %zu items x %lld dims to %s/{image,text,multimodal}.npy and ids.txt (%lld skipped for bad images)\n",
                 ids.size(), static_cast<long long>(config.model.embed_dim), out.c_str(),

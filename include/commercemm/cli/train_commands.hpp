@@ -27,9 +27,19 @@ template <class Recipe> void add_pretrain_command(CLI::App& app) {
     train::install_stop_handlers();
     const fs::path out = common->out;
     std::optional<train::Checkpoint> checkpoint;
-    if (*resume) checkpoint.emplace(out / "checkpoints" / "last.pt");
-    if (!*resume && common->config.empty())
-      throw Error(Location{"pretrain", 0, "--config"}, "a config file is required (or --resume)");
+    if (*resume) {
+      // An exact continuation needs the run's own config: only --set may change it (steps, say).
+      if (!common->config.empty() || common->seed)
+        throw Error(Location{"pretrain", 0, "--resume"}, "continues the checkpoint's config and seed; "
+                                                         "change keys with --set, not --config or --seed");
+      checkpoint.emplace(out / "checkpoints" / "last.pt");
+    } else {
+      if (common->config.empty())
+        throw Error(Location{"pretrain", 0, "--config"}, "a config file is required (or --resume)");
+      if (!train::CheckpointDirectory(out / "checkpoints", 1).list().empty())
+        throw Error(Location{out.string(), 0, "--out"}, "already holds a run's checkpoints; continue it with "
+                                                        "--resume or choose another --out");
+    }
     Config config = resolve_config(*common, checkpoint ? std::optional<Config>(checkpoint->config()) : std::nullopt);
     if (!data_dir->empty()) config.data.dir = *data_dir;
     const auto split = data::read_split(config.data.dir, "train");
@@ -73,9 +83,10 @@ template <class Recipe> void add_finetune_command(CLI::App& app) {
   cmd->add_option("--data", *data_dir, "Benchmark directory (sets data.dir)");
   cmd->callback([common, checkpoint_file, task_name, data_dir] {
     const train::Checkpoint checkpoint(*checkpoint_file);
-    Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint.config());
+    Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint, *common);
     if (!data_dir->empty()) config.data.dir = *data_dir;
     const auto& task = eval::downstream_task(*task_name);
+    torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
     train::apply_threads(config.train.threads, config.train.precision);
     const auto bench = eval::Benchmark::load(config.data.dir, {task.name}, config);
     Model model(config.model);

@@ -33,7 +33,7 @@ struct TrainConfig {
   std::int64_t cross_pair_batch_size = 0;  ///< pass B rows; 0 = half of batch_size
   std::int64_t log_every = 10;             ///< steps per metrics.jsonl line (losses averaged)
   std::int64_t checkpoint_every = 500;     ///< steps between checkpoints (and one at the end)
-  std::int64_t keep_checkpoints = 3;       ///< step-N.pt files kept besides last.pt
+  std::int64_t keep_checkpoints = 3;       ///< newest step-N.pt files kept (last.pt links the newest)
 };
 
 /// [finetune]: adapting a pre-trained model to one downstream task (cmm::eval::downstream).
@@ -106,7 +106,7 @@ inline void validate(const Config& c, const std::string& file = "") {
   detail::require(t.cross_pair_batch_size >= 0, at, "train.cross_pair_batch_size", "must not be negative (0 = half)");
   detail::require(t.log_every > 0, at, "train.log_every", "must be at least 1");
   detail::require(t.checkpoint_every > 0, at, "train.checkpoint_every", "must be at least 1");
-  detail::require(t.keep_checkpoints >= 0, at, "train.keep_checkpoints", "must not be negative");
+  detail::require(t.keep_checkpoints >= 1, at, "train.keep_checkpoints", "must be at least 1 (the newest)");
   const auto& f = c.finetune;
   detail::require(f.steps >= 0, at, "finetune.steps", "must not be negative");
   detail::require(f.batch_size > 1, at, "finetune.batch_size", "must be at least 2 (contrastive batches)");

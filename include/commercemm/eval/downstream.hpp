@@ -1,6 +1,7 @@
 #pragma once
 // The paper's seven downstream tasks on a benchmark directory (DESIGN section 7), with the
-// names metrics.json uses:
+// names metrics.json uses (image-only categorization has two: the catalog's categories and
+// Fashion-MNIST's classes):
 //   multimodal_categorization     catalog item (image + text) -> subcategory
 //   image_categorization          catalog image -> category
 //   fashion_mnist_categorization  Fashion-MNIST image -> its ten classes (image-only, again)

@@ -11,9 +11,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <regex>
 #include <string>
 #include <vector>
@@ -157,9 +159,15 @@ class Checkpoint {
     }
     if (read_string("format") != checkpoint_format)
       throw Error(Location{path.string(), 0, "format"}, "unknown checkpoint format '" + read_string("format") + "'");
-    config_ = config_from_json(nlohmann::json::parse(read_string("config")));
-    tokenizer_ = tokenizer_from_json(nlohmann::json::parse(read_string("tokenizer")));
-    state_ = train_state_from_json(nlohmann::json::parse(read_string("state")));
+    try {
+      config_ = config_from_json(nlohmann::json::parse(read_string("config")));
+      tokenizer_ = tokenizer_from_json(nlohmann::json::parse(read_string("tokenizer")));
+      state_ = train_state_from_json(nlohmann::json::parse(read_string("state")));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(Location{path.string(), 0, ""}, std::string("damaged metadata: ") + e.what());
+    } catch (const Error& e) {
+      throw Error(Location{path.string(), 0, e.where().field}, e.message());
+    }
   }
 
   const fs::path& path() const { return path_; }
@@ -247,7 +255,7 @@ class CheckpointDirectory {
  private:
   void prune() const {
     auto files = list();
-    const auto keep = static_cast<std::size_t>(std::max<std::int64_t>(keep_, 1));
+    const auto keep = static_cast<std::size_t>(keep_);
     for (std::size_t i = 0; i + keep < files.size(); ++i) fs::remove(files[i]);
   }
 

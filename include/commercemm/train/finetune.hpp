@@ -30,8 +30,6 @@
 
 namespace commercemm::train {
 
-inline constexpr double finetune_temperature = 0.05;
-
 /// Starts a head at the nearest-centroid classifier of the model's current embeddings (rows =
 /// L2-normalised class centroids, bias 0): fine-tuning then begins at the frozen-feature score
 /// rather than at chance, which a few hundred steps on a hundred classes would not leave.
@@ -42,7 +40,9 @@ void init_from_centroids(Model& model, eval::FinetunedHead& head, const eval::Do
   constexpr std::int64_t fashion_images = 1000;  // plenty for ten centroids
   torch::NoGradGuard no_grad;
   model->eval();
-  const eval::EmbedFunction embed = [&model](const Batch& b) { return model->embed(b); };
+  const eval::EmbedFunction embed = [&model, &config](const Batch& b) {
+    return model->embed(b, FusionSplit{config.eval.fusion_split});
+  };
   torch::Tensor features, labels;
   if (task.label == "fashion_mnist") {
     const auto& f = *bench.fashion_train;
@@ -69,6 +69,7 @@ std::optional<eval::FinetunedHead> finetune(Model& model, const eval::Downstream
                                             std::shared_ptr<const data::Tokenizer> tokenizer, const Config& config,
                                             MetricsLog& log) {
   const auto& f = config.finetune;
+  const FusionSplit split{config.eval.fusion_split};  // train at the split it is scored at
   const bool categorization = task.kind == eval::TaskKind::categorization;
   const bool fashion = task.label == "fashion_mnist";
   std::optional<eval::FinetunedHead> head;
@@ -133,29 +134,29 @@ std::optional<eval::FinetunedHead> finetune(Model& model, const eval::Downstream
         options.size = config.model.image.image_size;
         Batch b;
         b.images = data::fashion_mnist_to_model(images.index_select(0, index), options);
-        const auto logits = head->linear(model->embed(b).image) / eval::FinetunedHead::temperature;
+        const auto logits = head->linear(model->embed(b, split).image) / eval::FinetunedHead::temperature;
         loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), bench.fashion_train->labels.index_select(0, index));
       } else if (categorization) {
         const auto batch = next();
         std::vector<std::int64_t> labels;
         for (const auto& id : batch.source.item_ids)
           labels.push_back(head->labels.find(eval::item_label(*bench.train.catalog.find(id), task.label)));
-        const auto e = model->embed(batch.source).get(task.query);
+        const auto e = model->embed(batch.source, split).get(task.query);
         const auto logits = head->linear(e) / eval::FinetunedHead::temperature;
         loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), torch::tensor(labels, torch::kLong));
       } else {
         const auto batch = next();
         torch::Tensor queries, keys;
         if (task.pairs) {
-          queries = model->embed(batch.source).get(task.query);
-          keys = model->embed(batch.target).get(task.gallery);
+          queries = model->embed(batch.source, split).get(task.query);
+          keys = model->embed(batch.target, split).get(task.gallery);
         } else {
-          const auto e = model->embed(batch.source);
+          const auto e = model->embed(batch.source, split);
           queries = e.get(task.query), keys = e.get(task.gallery);
         }
         const auto products_of = batch.source.product_ids;
         loss = losses::symmetric_info_nce(queries.to(torch::kFloat32), keys.to(torch::kFloat32),
-                                          torch::tensor(finetune_temperature), {products_of, products_of, {}})
+                                          torch::tensor(eval::FinetunedHead::temperature), {products_of, products_of, {}})
                    .loss;
       }
     }

@@ -15,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#include <ATen/Parallel.h>
 #include <torch/optim/adamw.h>
 #include <torch/types.h>
 
@@ -35,8 +34,14 @@ inline std::atomic<bool>& stop_requested() {
   static std::atomic<bool> flag{false};
   return flag;
 }
+/// The first SIGINT/SIGTERM asks the loop to stop after its step (and checkpoint); a second
+/// one ends the process at once, as the handler restores the default action.
 inline void install_stop_handlers() {
-  auto handler = [](int) { stop_requested().store(true); };
+  stop_requested().store(false);  // the static exists before any signal arrives
+  auto handler = [](int signal) {
+    stop_requested().store(true);
+    std::signal(signal, SIG_DFL);
+  };
   std::signal(SIGINT, handler);
   std::signal(SIGTERM, handler);
 }
@@ -138,7 +143,7 @@ class Trainer {
       throw Error(Location{checkpoint.path().string(), 0, "state.kind"}, "not a pre-training checkpoint");
     checkpoint.load("model", *step_->model());
     checkpoint.load("heads", step_->heads());
-    if (auto teacher = step_->teacher_module(); teacher && checkpoint.has("teacher")) checkpoint.load("teacher", *teacher);
+    if (auto teacher = step_->teacher_module()) checkpoint.load("teacher", *teacher);  // an EMA teacher must be there
     checkpoint.load("optimizer", *optimizer_);
     checkpoint.restore_rng();
     state_ = checkpoint.state();
@@ -182,7 +187,11 @@ class Trainer {
       if (checkpoint_now && !out_.empty()) save();
       results.push_back(std::move(result));
     }
-    if (stop_requested().load() && !out_.empty()) save();
+    if (stop_requested().load()) {
+      // Log the steps since the last line, so a stopped run loses none of its curve.
+      if (window.steps > 0) log_.write(window.record(state_.step, lr.at(state_.step - 1), results.back().draw, progress.elapsed()));
+      if (!out_.empty()) save();
+    }
     return results;
   }
 
