@@ -35,6 +35,16 @@ std::shared_ptr<const cmm::data::ByteLevelBpe> small_bpe() {
   return std::make_shared<const cmm::data::ByteLevelBpe>(
       cmm::data::train_byte_level_bpe({"red apple", "green apple", "red shoe", "blue shoe"}, {300, 1}));
 }
+// The parts every checkpoint has: config, tokenizer, model.
+cmm::train::CheckpointParts model_parts(const cmm::Config& config, const cmm::data::ByteLevelBpe& bpe,
+                                        cmm::DefaultModel& model, std::int64_t step = 0) {
+  cmm::train::CheckpointParts parts;
+  parts.config = &config;
+  parts.tokenizer = &bpe;
+  parts.state.step = step;
+  parts.model = model.ptr().get();
+  return parts;
+}
 cmm::Config tiny_config(std::int64_t vocab) {
   cmm::Config c;
   c.model = cmm::presets::model("tiny");
@@ -48,12 +58,12 @@ BOOST_AUTO_TEST_SUITE(app_checkpoint)
 BOOST_AUTO_TEST_CASE(a_save_killed_midway_leaves_the_previous_file_intact) {
   const auto dir = fresh_dir("atomic");
   const auto target = dir / "last.pt";
-  cmm::train::write_atomically(target, [](const fs::path& t) { std::ofstream(t) << "the complete old checkpoint"; });
+  cmm::write_atomically(target, [](const fs::path& t) { std::ofstream(t) << "the complete old checkpoint"; });
   const pid_t child = ::fork();
   BOOST_REQUIRE(child >= 0);
   if (child == 0) {
     // The child dies by SIGKILL halfway through writing the new version: no handler, no cleanup.
-    cmm::train::write_atomically(target, [](const fs::path& t) {
+    cmm::write_atomically(target, [](const fs::path& t) {
       std::ofstream out(t);
       out << "half of the new";
       out.flush();
@@ -75,7 +85,7 @@ BOOST_AUTO_TEST_CASE(a_save_killed_midway_leaves_the_previous_file_intact) {
   for (const auto& e : fs::directory_iterator(dir)) stray += e.path().extension() == ".tmp";
   BOOST_CHECK_EQUAL(stray, 0u);
   // A writer that throws also leaves the old file and no temporary.
-  BOOST_CHECK_THROW(cmm::train::write_atomically(target, [](const fs::path&) { throw std::runtime_error("disk full"); }),
+  BOOST_CHECK_THROW(cmm::write_atomically(target, [](const fs::path&) { throw std::runtime_error("disk full"); }),
                     std::runtime_error);
   BOOST_CHECK_EQUAL(read(target), "the complete old checkpoint");
   fs::remove_all(dir);
@@ -91,13 +101,9 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_round_trips_config_tokenizer_state_and_weights
   torch::manual_seed(1);
   cmm::DefaultModel model(config.model);
   auto optimizer = cmm::train::make_adamw({model.ptr().get()}, 1e-3, 0.05);
-  cmm::train::CheckpointParts parts;
-  parts.config = &config;
-  parts.tokenizer = bpe.get();
-  parts.state.step = 42;
+  auto parts = model_parts(config, *bpe, model, 42);
   parts.state.image_text = {3, 5};
   parts.state.cross_pair = {1, 2};
-  parts.model = model.ptr().get();
   parts.optimizer = optimizer.get();
   cmm::train::save_checkpoint(dir / "c.pt", parts);
 
@@ -123,14 +129,7 @@ BOOST_AUTO_TEST_CASE(the_directory_keeps_the_newest_n_and_last_pt_is_the_newest)
   const auto config = tiny_config(bpe->vocab_size());
   cmm::DefaultModel model(config.model);
   cmm::train::CheckpointDirectory checkpoints(dir, 2);
-  for (std::int64_t step : {10, 20, 30}) {
-    cmm::train::CheckpointParts parts;
-    parts.config = &config;
-    parts.tokenizer = bpe.get();
-    parts.state.step = step;
-    parts.model = model.ptr().get();
-    checkpoints.save(parts);
-  }
+  for (std::int64_t step : {10, 20, 30}) checkpoints.save(model_parts(config, *bpe, model, step));
   const auto files = checkpoints.list();
   BOOST_REQUIRE_EQUAL(files.size(), 2u);
   BOOST_CHECK_EQUAL(files[0].filename().string(), "step-0000020.pt");
@@ -144,11 +143,7 @@ BOOST_AUTO_TEST_CASE(a_damaged_or_missing_checkpoint_is_an_error_naming_the_file
   const auto bpe = small_bpe();
   const auto config = tiny_config(bpe->vocab_size());
   cmm::DefaultModel model(config.model);
-  cmm::train::CheckpointParts parts;
-  parts.config = &config;
-  parts.tokenizer = bpe.get();
-  parts.model = model.ptr().get();
-  cmm::train::save_checkpoint(dir / "good.pt", parts);
+  cmm::train::save_checkpoint(dir / "good.pt", model_parts(config, *bpe, model));
   const auto bytes = read(dir / "good.pt");
   std::ofstream(dir / "cut.pt", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   for (const auto* name : {"cut.pt", "absent.pt"}) {

@@ -9,20 +9,14 @@
 #include <commercemm/core/error.hpp>
 #include <commercemm/eval/metrics.hpp>
 
+#include "support.hpp"
+
 namespace eval = commercemm::eval;
 namespace tt = boost::test_tools;
 
 namespace {
 torch::Tensor labels(std::vector<std::int64_t> v) { return torch::tensor(v, torch::kLong); }
 
-template <class F> std::string error_of(F f) {
-  try {
-    f();
-  } catch (const commercemm::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(eval_metrics)

@@ -14,19 +14,12 @@
 #include <commercemm/eval/metrics.hpp>
 #include <commercemm/eval/search.hpp>
 
+#include "support.hpp"
+
 namespace eval = commercemm::eval;
 namespace tt = boost::test_tools;
 
 namespace {
-
-template <class F> std::string error_of(F f) {
-  try {
-    f();
-  } catch (const commercemm::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 torch::Tensor unit_rows(std::int64_t n, std::int64_t d) {
   auto x = torch::randn({n, d});

@@ -63,7 +63,7 @@ inline Config with_model_of(Config settings, const train::Checkpoint& checkpoint
 }
 
 inline void write_json(const std::filesystem::path& file, const nlohmann::json& j) {
-  train::write_atomically(file, [&](const std::filesystem::path& temporary) {
+  write_atomically(file, [&](const std::filesystem::path& temporary) {
     std::ofstream out(temporary);
     out << j.dump(2) << '\n';
     if (!out) throw Error(Location{file.string(), 0, ""}, "cannot write");

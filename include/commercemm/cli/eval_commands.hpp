@@ -169,13 +169,8 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
     data::ProductIndex products;
     std::vector<data::Record> records;
     for (const auto& item : items) records.push_back({data::to_example(item, products, item.product_id), {}});
-    data::LoaderOptions options;
-    options.batch_size = config.eval.batch_size;
-    options.max_length = config.model.text.max_length;
-    options.image.size = config.model.image.image_size;
-    options.shuffle = false;
-    options.drop_last = false;
-    data::Loader loader(std::move(records), checkpoint.tokenizer(), options);
+    data::Loader loader(std::move(records), checkpoint.tokenizer(),
+                        data::loader_options(config, config.eval.batch_size, false));
     // Rows lacking a modality are NaN in that file, so row i is always line i of ids.txt.
     std::vector<torch::Tensor> image, text, multimodal;
     std::vector<std::string> ids;
@@ -202,7 +197,7 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
     eval::write_npy(out / "image.npy", torch::cat(image));
     eval::write_npy(out / "text.npy", torch::cat(text));
     eval::write_npy(out / "multimodal.npy", torch::cat(multimodal));
-    train::write_atomically(out / "ids.txt", [&](const fs::path& temporary) {
+    write_atomically(out / "ids.txt", [&](const fs::path& temporary) {
       std::ofstream f(temporary);
       for (const auto& id : ids) f << id << '\n';
       f.flush();

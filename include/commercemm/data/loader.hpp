@@ -25,6 +25,7 @@
 #include <torch/types.h>
 
 #include <commercemm/core/batch.hpp>
+#include <commercemm/core/config.hpp>
 #include <commercemm/core/error.hpp>
 #include <commercemm/data/image.hpp>
 #include <commercemm/data/manifest.hpp>
@@ -70,6 +71,24 @@ struct LoaderStats {
   std::int64_t skipped = 0;   ///< records dropped for a bad image
   std::vector<std::string> skipped_files;
 };
+
+/// Loader options for a run's config: training ones augment and shuffle, evaluation ones
+/// neither shuffle nor drop the last, smaller batch.
+inline LoaderOptions loader_options(const Config& c, std::int64_t batch, bool training) {
+  LoaderOptions o;
+  o.batch_size = batch;
+  o.max_length = c.model.text.max_length;
+  o.image.size = c.model.image.image_size;
+  o.workers = c.data.workers;
+  o.seed = static_cast<std::uint64_t>(c.train.seed);
+  if (training) {
+    o.augment = Augmentation{};
+  } else {
+    o.shuffle = false;
+    o.drop_last = false;
+  }
+  return o;
+}
 
 /// Product ids (strings) -> dense indices, shared by every loader of a run.
 class ProductIndex {
@@ -179,6 +198,14 @@ class Loader {
     space_cv_.notify_all();
     lock.unlock();
     return finish(std::move(batch));
+  }
+
+  /// The next batch, starting the next epoch when this one ends: how training loops read.
+  LoaderBatch next_cycling() {
+    if (auto batch = next()) return std::move(*batch);
+    start_epoch(epoch() + 1);
+    if (auto batch = next()) return std::move(*batch);
+    throw Error(Location{"", 0, "batch_size"}, "larger than the data: an epoch has no full batch");
   }
 
   std::int64_t epoch() const { return epoch_; }

@@ -45,14 +45,8 @@ using EmbedFunction = std::function<Embeddings(const Batch&)>;
 inline EmbeddedSet embed_records(std::vector<data::Record> records, const data::ItemTable& table,
                                  std::shared_ptr<const data::Tokenizer> tokenizer, const Config& config,
                                  const EmbedFunction& embed, bool keep_pixels) {
-  data::LoaderOptions options;
-  options.batch_size = config.eval.batch_size;
-  options.max_length = config.model.text.max_length;
-  options.image.size = config.model.image.image_size;
-  options.workers = config.data.workers;
-  options.shuffle = false;
-  options.drop_last = false;
-  data::Loader loader(std::move(records), std::move(tokenizer), options);
+  data::Loader loader(std::move(records), std::move(tokenizer),
+                     data::loader_options(config, config.eval.batch_size, false));
   EmbeddedSet out;
   std::vector<torch::Tensor> image, text, multimodal, products, pixels;
   while (auto batch = loader.next()) {

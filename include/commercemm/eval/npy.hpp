@@ -4,7 +4,6 @@
 // and '<i8' (int64), C order, little-endian. The format is documented in
 // numpy/lib/format.py ("NEP 1"): magic "\x93NUMPY", version, header length, a Python dict
 // literal with descr, fortran_order and shape, padded so the data starts 64-byte aligned.
-#include <atomic>
 #include <bit>
 #include <cctype>
 #include <cstddef>
@@ -17,10 +16,10 @@
 #include <system_error>
 #include <vector>
 
-#include <unistd.h>
 
 #include <torch/types.h>
 
+#include <commercemm/core/atomic_file.hpp>
 #include <commercemm/core/error.hpp>
 
 namespace commercemm::eval {
@@ -178,14 +177,6 @@ class HeaderParser {
   std::size_t pos_ = 0;
 };
 
-/// A fresh name beside `target`: rename() is only atomic within one file system.
-inline std::filesystem::path temporary_beside(const std::filesystem::path& target) {
-  static std::atomic<std::uint64_t> counter{0};
-  std::filesystem::path tmp = target;
-  tmp += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
-  return tmp;
-}
-
 }  // namespace npy_detail
 
 /// Writes `tensor` (float32 or int64, any rank, any device or layout) to `file` as NPY 1.0:
@@ -213,8 +204,7 @@ inline void write_npy(const std::filesystem::path& file, const torch::Tensor& te
   header += '\n';
   if (header.size() > 65535) throw npy_detail::error(file, "npy header too long for format 1.0");
 
-  const std::filesystem::path tmp = npy_detail::temporary_beside(file);
-  try {
+  write_atomically(file, [&](const std::filesystem::path& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw npy_detail::error(file, "cannot create " + tmp.string());
     out.write(npy_detail::magic, npy_detail::magic_size);
@@ -227,12 +217,7 @@ inline void write_npy(const std::filesystem::path& file, const torch::Tensor& te
     if (bytes > 0) out.write(static_cast<const char*>(data.data_ptr()), bytes);
     out.close();
     if (!out) throw npy_detail::error(file, "write failed (disk full?)");
-    std::filesystem::rename(tmp, file);
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw;
-  }
+  });
 }
 
 /// Reads an NPY file (format 1.0, 2.0 or 3.0) holding '<f4' or '<i8' data in C order, as numpy

@@ -4,16 +4,12 @@
 // and the RNG state, so that `evaluate --checkpoint FILE` needs nothing else and `--resume`
 // continues exactly where the run stopped.
 //
-// Every file is written atomically: a temporary file in the same directory is flushed to disk
-// and renamed over the target, so a run killed mid-save leaves the previous checkpoint intact.
-#include <fcntl.h>
-#include <unistd.h>
-
+// Every file is written atomically (write_atomically, core/atomic_file.hpp), so a run killed
+// mid-save leaves the previous checkpoint intact.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <regex>
@@ -28,6 +24,7 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <commercemm/core/atomic_file.hpp>
 #include <commercemm/core/config_io.hpp>
 #include <commercemm/core/error.hpp>
 #include <commercemm/data/tokenizers/bpe.hpp>
@@ -35,35 +32,6 @@
 namespace commercemm::train {
 
 namespace fs = std::filesystem;
-
-namespace detail {
-inline void fsync_path(const fs::path& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) throw Error(Location{path.string(), 0, ""}, "cannot open to flush to disk");
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0 && !directory) throw Error(Location{path.string(), 0, ""}, "fsync failed");
-}
-}  // namespace detail
-
-/// Writes `path` all or nothing: `write` fills the temporary file it is given (same
-/// directory, name ending ".tmp"), which is flushed and renamed over `path`. A crash at any
-/// point leaves either the old `path` or the new one, plus at worst a stray ".tmp" file.
-inline void write_atomically(const fs::path& path, const std::function<void(const fs::path&)>& write) {
-  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  fs::create_directories(dir);
-  const fs::path temporary = dir / ("." + path.filename().string() + "." + std::to_string(::getpid()) + ".tmp");
-  try {
-    write(temporary);
-    detail::fsync_path(temporary, false);
-    fs::rename(temporary, path);
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
-    throw;
-  }
-  detail::fsync_path(dir, true);  // the rename itself must reach the disk
-}
 
 /// Where each loader stands: the next batch of which epoch.
 struct LoaderPosition {

@@ -102,15 +102,11 @@ std::optional<eval::FinetunedHead> finetune(Model& model, const eval::Downstream
     auto records = task.pairs ? data::cross_pair_records(bench.train, products, {*task.pairs})
                               : data::image_text_records(bench.train, products);
     if (records.empty()) throw Error(Location{"", 0, task.name}, "the train split has no examples for this task");
-    loader = std::make_unique<data::Loader>(std::move(records), tokenizer, loader_options(config, f.batch_size, true));
+    loader = std::make_unique<data::Loader>(std::move(records), tokenizer,
+                                            data::loader_options(config, f.batch_size, true));
   }
   std::mt19937_64 rng(static_cast<std::uint64_t>(config.train.seed));
-  auto next = [&]() {
-    auto batch = loader->next();
-    if (!batch) loader->start_epoch(loader->epoch() + 1), batch = loader->next();
-    if (!batch) throw Error(Location{"", 0, "finetune.batch_size"}, "larger than the train split: no full batch");
-    return *batch;
-  };
+  auto next = [&] { return loader->next_cycling(); };
 
   model->train();
   Progress progress("finetune " + task.name, f.steps, config.train.log_every);

@@ -81,23 +81,6 @@ inline std::shared_ptr<const data::ByteLevelBpe> learn_tokenizer(const data::Dat
   return std::make_shared<const data::ByteLevelBpe>(data::train_byte_level_bpe(corpus, {vocab_size, 2}));
 }
 
-/// Loader options for a config: training ones augment and shuffle, evaluation ones do neither.
-inline data::LoaderOptions loader_options(const Config& c, std::int64_t batch, bool training) {
-  data::LoaderOptions o;
-  o.batch_size = batch;
-  o.max_length = c.model.text.max_length;
-  o.image.size = c.model.image.image_size;
-  o.workers = c.data.workers;
-  o.seed = static_cast<std::uint64_t>(c.train.seed);
-  if (training) {
-    o.augment = data::Augmentation{};
-  } else {
-    o.shuffle = false;
-    o.drop_last = false;
-  }
-  return o;
-}
-
 template <class Recipe>
 class Trainer {
  public:
@@ -118,11 +101,11 @@ class Trainer {
                             config_.train.weight_decay);
     if (step_->runs(Pass::image_text))
       image_text_ = std::make_unique<data::Loader>(data::image_text_records(train, products_), tokenizer_,
-                                                   loader_options(config_, config_.train.batch_size, true));
+                                                   data::loader_options(config_, config_.train.batch_size, true));
     if (step_->runs(Pass::cross_pair)) {
       const auto rows = config_.train.cross_pair_batch_size > 0 ? config_.train.cross_pair_batch_size
                                                                 : std::max<std::int64_t>(2, config_.train.batch_size / 2);
-      auto options = loader_options(config_, rows, false);
+      auto options = data::loader_options(config_, rows, false);
       options.shuffle = true;
       options.drop_last = true;
       auto records = data::balanced_cross_pair_records(train, products_, 0.5, static_cast<std::uint64_t>(config_.train.seed));
@@ -168,7 +151,7 @@ class Trainer {
     Window window;
     while (state_.step < until && !stop_requested().load()) {
       const auto started = std::chrono::steady_clock::now();
-      std::optional<data::LoaderBatch> a, b;
+      std::optional<data::LoaderBatch> a, b;  // absent when no task uses the pass
       if (image_text_) a = next(*image_text_, state_.image_text);
       if (cross_pair_) b = next(*cross_pair_, state_.cross_pair);
       const double rate = lr.at(state_.step);
@@ -251,14 +234,9 @@ class Trainer {
     return c;
   }
 
-  // The next batch, starting a new epoch when one ends; `position` tracks it for checkpoints.
-  static std::optional<data::LoaderBatch> next(data::Loader& loader, LoaderPosition& position) {
-    auto batch = loader.next();
-    if (!batch) {
-      loader.start_epoch(loader.epoch() + 1);
-      batch = loader.next();
-      if (!batch) throw Error(Location{"", 0, "train.batch_size"}, "larger than the training split: no full batch");
-    }
+  // The next batch (a new epoch when one ends); `position` tracks it for checkpoints.
+  static data::LoaderBatch next(data::Loader& loader, LoaderPosition& position) {
+    auto batch = loader.next_cycling();
     position = {loader.epoch(), loader.position()};
     return batch;
   }
