@@ -14,6 +14,11 @@
 #include <commercemm/data/loader.hpp>
 #include <commercemm/data/manifest.hpp>
 #include <commercemm/data/tokenizers.hpp>
+#include <commercemm/dist/all_gather.hpp>
+#include <commercemm/dist/communicator.hpp>
+#include <commercemm/dist/consistency.hpp>
+#include <commercemm/dist/environment.hpp>
+#include <commercemm/dist/gradient_reducer.hpp>
 #include <commercemm/encoders/encoder.hpp>
 #include <commercemm/encoders/text_transformer.hpp>
 #include <commercemm/encoders/vit.hpp>

@@ -208,12 +208,21 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(sampling)
 
+// Keys for rows 0..n-1 at (seed 1, step `step`).
+cmm::SampleKeys keys_for(std::int64_t rows, std::int64_t step = 0) {
+  cmm::SampleKeys keys{1, step, {}};
+  for (std::int64_t i = 0; i < rows; ++i) keys.index.push_back(i);
+  return keys;
+}
+
 BOOST_AUTO_TEST_CASE(hard_negatives_never_share_a_product) {
-  auto gen = tk::make_generator(1);
+  torch::manual_seed(1);
   const auto products = torch::tensor({0, 0, 1, 2, 2, 3}, torch::kLong);
+  const auto own = torch::arange(6, torch::kLong);
+  const auto ok = cmm::negatives::allowed(own, 6, products, products);
   for (int trial = 0; trial < 50; ++trial) {
-    const auto sim = torch::randn({6, 6}, gen);
-    const auto picked = cmm::negatives::Hard::sample(sim, products, gen);
+    const auto sim = torch::randn({6, 6});
+    const auto picked = cmm::negatives::Hard::sample(sim, ok, keys_for(6, trial).uniforms(cmm::random::Stream::itm_text));
     for (int i = 0; i < 6; ++i) {
       const auto j = picked[i].item<std::int64_t>();
       BOOST_REQUIRE(j >= 0);
@@ -222,28 +231,41 @@ BOOST_AUTO_TEST_CASE(hard_negatives_never_share_a_product) {
   }
   // NaN and all-zero similarities fall back to uniform; one product everywhere: no negative.
   const auto nan = torch::full({3, 3}, std::nan(""));
-  const auto picked = cmm::negatives::Hard::sample(nan, torch::tensor({0, 1, 2}, torch::kLong), gen);
+  const auto three = torch::arange(3, torch::kLong), distinct = torch::tensor({0, 1, 2}, torch::kLong);
+  const auto picked = cmm::negatives::Hard::sample(nan, cmm::negatives::allowed(three, 3, distinct, distinct), {0.1, 0.5, 0.9});
   BOOST_TEST(picked.ge(0).all().item<bool>());
-  const auto none = cmm::negatives::Random::sample(torch::zeros({3, 3}), torch::zeros({3}, torch::kLong), gen);
+  BOOST_TEST(picked.ne(three).all().item<bool>());
+  const auto same = torch::zeros({3}, torch::kLong);
+  const auto none = cmm::negatives::Random::sample(torch::zeros({3, 3}), cmm::negatives::allowed(three, 3, same, same), {0.1, 0.5, 0.9});
   BOOST_TEST(none.eq(-1).all().item<bool>());
 }
 
+BOOST_AUTO_TEST_CASE(negatives_invert_the_cdf) {
+  // Weights of row 0 over columns (1, 2) are 1/3 and 2/3 (Random: uniform 1/2 each).
+  const auto ok = cmm::negatives::allowed(torch::tensor({0}, torch::kLong), 3);
+  auto w = torch::tensor({{0.0, 1.0, 2.0}}, torch::kDouble);
+  BOOST_TEST(cmm::negatives::detail::draw(w, ok, {0.30})[0].item<std::int64_t>() == 1);
+  BOOST_TEST(cmm::negatives::detail::draw(w, ok, {0.34})[0].item<std::int64_t>() == 2);
+  BOOST_TEST(cmm::negatives::Random::sample(w, ok, {0.49})[0].item<std::int64_t>() == 1);
+  BOOST_TEST(cmm::negatives::Random::sample(w, ok, {0.51})[0].item<std::int64_t>() == 2);
+}
+
 BOOST_AUTO_TEST_CASE(hard_negatives_follow_similarity) {
-  auto gen = tk::make_generator(2);
-  auto sim = torch::zeros({3, 3});
+  auto sim = torch::zeros({1, 3});
   sim[0][2] = 1.0;  // for row 0, column 2 is far more similar than column 1
+  const auto ok = cmm::negatives::allowed(torch::tensor({0}, torch::kLong), 3);
   int picked_two = 0;
   for (int t = 0; t < 200; ++t)
-    picked_two += cmm::negatives::Hard::sample(sim, {}, gen)[0].item<std::int64_t>() == 2;
+    picked_two += cmm::negatives::Hard::sample(sim, ok, keys_for(1, t).uniforms(cmm::random::Stream::itm_text))[0].item<std::int64_t>() == 2;
   BOOST_TEST(picked_two > 190);  // softmax(1/0.07) vs 1: essentially always
 }
 
 BOOST_AUTO_TEST_CASE(token_masking_rates) {
-  auto gen = tk::make_generator(3);
   const auto ids = torch::randint(10, 1000, {200, 100}, torch::kLong);
   auto mask = torch::ones({200, 100}, torch::kLong);
   mask.narrow(1, 90, 10).fill_(0);
-  const auto [masked, labels] = tk::mask_tokens(ids, mask, 5, 1000, gen);
+  const auto keys = keys_for(200, 3);
+  const auto [masked, labels] = tk::mask_tokens(ids, mask, 5, 1000, keys);
   const auto chosen = labels.ne(-100);
   const double rate = chosen.sum().item<double>() / 18000.0;
   BOOST_TEST(std::abs(rate - 0.15) < 0.01);
@@ -255,8 +277,24 @@ BOOST_AUTO_TEST_CASE(token_masking_rates) {
   BOOST_TEST(std::abs(as_mask - 0.8) < 0.03);
   BOOST_TEST(std::abs(kept - 0.1) < 0.03);  // (random picks equal to the original are rare)
   BOOST_TEST(masked.index({chosen.logical_not()}).equal(ids.index({chosen.logical_not()})));
-  const auto patches = tk::mask_patches(4, 64, 0.4, gen);
+  const auto patches = tk::mask_patches(64, 0.4, keys_for(4));
   BOOST_TEST(patches.sum(1).eq(26).all().item<bool>());
+}
+
+// A row's draws depend on its global index, not on its batch, its position or the padding.
+BOOST_AUTO_TEST_CASE(masks_follow_the_global_row_not_the_batch) {
+  const auto ids = torch::randint(10, 1000, {4, 30}, torch::kLong);
+  const auto mask = torch::ones({4, 30}, torch::kLong);
+  const auto whole = tk::mask_tokens(ids, mask, 5, 1000, keys_for(4, 7));
+  // Rows 2 and 3 alone, as a second rank holds them, padded to a longer length.
+  const auto tail = torch::constant_pad_nd(ids.narrow(0, 2, 2), {0, 10}, 0);
+  const auto tail_mask = torch::constant_pad_nd(mask.narrow(0, 2, 2), {0, 10}, 0);
+  const auto shard = tk::mask_tokens(tail, tail_mask, 5, 1000, cmm::SampleKeys{1, 7, {2, 3}});
+  BOOST_TEST(shard.first.narrow(1, 0, 30).equal(whole.first.narrow(0, 2, 2)));
+  BOOST_TEST(shard.second.narrow(1, 0, 30).equal(whole.second.narrow(0, 2, 2)));
+  const auto patches = tk::mask_patches(16, 0.5, keys_for(4, 7));
+  BOOST_TEST(tk::mask_patches(16, 0.5, cmm::SampleKeys{1, 7, {2, 3}}).equal(patches.narrow(0, 2, 2)));
+  BOOST_TEST(!tk::mask_patches(16, 0.5, keys_for(4, 8)).equal(patches));  // another step, other draws
 }
 
 BOOST_AUTO_TEST_SUITE_END()

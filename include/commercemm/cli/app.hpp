@@ -13,6 +13,7 @@
 #include <commercemm/cli/eval_commands.hpp>
 #include <commercemm/cli/train_commands.hpp>
 #include <commercemm/core/version.hpp>
+#include <commercemm/dist/environment.hpp>
 
 namespace commercemm::cli {
 
@@ -33,10 +34,10 @@ template <class Recipe> int main(int argc, char** argv) {
   } catch (const CLI::Error& e) {  // parse errors, --help, and an interrupted run (130)
     return app.exit(e);
   } catch (const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fprintf(stderr, "%serror: %s\n", dist::rank_prefix().c_str(), e.what());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fprintf(stderr, "%serror: %s\n", dist::rank_prefix().c_str(), e.what());
     return 1;
   }
   return 0;

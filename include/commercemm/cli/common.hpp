@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <commercemm/core/config_io.hpp>
+#include <commercemm/dist/environment.hpp>
 #include <commercemm/train/checkpoint.hpp>
 
 namespace commercemm::cli {
@@ -60,6 +61,15 @@ inline Config with_model_of(Config settings, const train::Checkpoint& checkpoint
   settings.model = checkpoint.config().model;
   validate(settings);
   return settings;
+}
+
+/// evaluate, embed and finetune run on rank 0 alone when launched under torchrun: the other
+/// ranks say so and exit at once (scoring is seconds; sharding it would buy nothing here).
+inline bool idle_rank(const char* command) {
+  const auto env = dist::environment();
+  if (!env.distributed() || env.rank == 0) return false;
+  std::printf("[rank %d] %s runs on rank 0 alone; nothing to do here\n", env.rank, command);
+  return true;
 }
 
 inline void write_json(const std::filesystem::path& file, const nlohmann::json& j) {

@@ -105,6 +105,7 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
                 "Also score the multimodal tasks at every fusion split (fusion_sweep.jsonl): quality against cost");
   cmd->add_flag("--no-reference", o->no_reference, "Skip the reference rows (untrained model, raw pixels, TF-IDF)");
   cmd->callback([common, o] {
+    if (idle_rank("evaluate")) return;
     const train::Checkpoint checkpoint(o->checkpoint);
     Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint, *common);
     if (!o->data.empty()) config.data.dir = o->data;
@@ -159,6 +160,7 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
   cmd->add_option("--manifest", *manifest, "Items manifest (JSONL, docs/manifests.md)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--fusion-split", *split, "Fusion layers each modality runs alone (sets eval.fusion_split)");
   cmd->callback([common, checkpoint_file, manifest, split] {
+    if (idle_rank("embed")) return;
     const train::Checkpoint checkpoint(*checkpoint_file);
     Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint, *common);
     if (*split) apply_override(config, "eval.fusion_split=" + std::to_string(**split));

@@ -9,6 +9,7 @@
 
 #include <commercemm/cli/common.hpp>
 #include <commercemm/cli/report.hpp>
+#include <commercemm/dist/world.hpp>
 #include <commercemm/train/finetune.hpp>
 #include <commercemm/train/trainer.hpp>
 
@@ -42,28 +43,40 @@ template <class Recipe> void add_pretrain_command(CLI::App& app) {
     }
     Config config = resolve_config(*common, checkpoint ? std::optional<Config>(checkpoint->config()) : std::nullopt);
     if (!data_dir->empty()) config.data.dir = *data_dir;
+    // Under torchrun (WORLD_SIZE > 1) join the job first; alone, `world` stays null.
+    const auto world = dist::World::join(config.dist, train::resolve_device(config.train.device));
     const auto split = data::read_split(config.data.dir, "train");
     auto tokenizer = checkpoint ? checkpoint->tokenizer() : train::learn_tokenizer(split, config.model.text.vocab_size);
     train::Trainer<Recipe> trainer(config, tokenizer, split, out);
+    const bool lead = trainer.writes();
     if (checkpoint) {
       trainer.resume(*checkpoint);
-      std::printf("resuming at step %lld of %lld\n", static_cast<long long>(trainer.steps_done()),
-                  static_cast<long long>(config.train.steps));
+      if (lead)
+        std::printf("resuming at step %lld of %lld\n", static_cast<long long>(trainer.steps_done()),
+                    static_cast<long long>(config.train.steps));
     }
-    write_json(out / "config.json", to_json(trainer.config()));
-    std::printf("pre-training %zu catalog items, %zu pairs; vocabulary %lld; tasks:", split.catalog.size(),
-                split.pairs.size(), static_cast<long long>(trainer.config().model.text.vocab_size));
-    for (const auto& [name, weight] : trainer.step().active_tasks()) std::printf(" %s", name.c_str());
-    std::printf("\n");
-    std::fflush(stdout);
+    if (lead) {
+      write_json(out / "config.json", to_json(trainer.config()));
+      std::printf("pre-training %zu catalog items, %zu pairs; vocabulary %lld; ", split.catalog.size(),
+                  split.pairs.size(), static_cast<long long>(trainer.config().model.text.vocab_size));
+      if (world) std::printf("%d ranks (%s); ", world->size(), world->backend().c_str());
+      std::printf("tasks:");
+      for (const auto& [name, weight] : trainer.step().active_tasks()) std::printf(" %s", name.c_str());
+      std::printf("\n");
+      std::fflush(stdout);
+    }
     const auto results = trainer.run();
+    if (!lead) {
+      if (trainer.stopped()) throw CLI::RuntimeError(130);
+      return;
+    }
     if (!results.empty()) {
       std::printf("losses at step %lld:", static_cast<long long>(trainer.steps_done()));
       for (const auto* pass : {&results.back().image_text, &results.back().cross_pair})
         for (const auto& [name, value] : pass->losses) std::printf(" %s %.3f", name.c_str(), value);
       std::printf("\n");
     }
-    if (train::stop_requested().load()) {
+    if (trainer.stopped()) {
       std::printf("stopped at step %lld; continue with --resume\n", static_cast<long long>(trainer.steps_done()));
       throw CLI::RuntimeError(130);
     }
@@ -82,6 +95,7 @@ template <class Recipe> void add_finetune_command(CLI::App& app) {
   cmd->add_option("--task", *task_name, "Downstream task (e.g. multimodal_categorization, query_to_product)")->required();
   cmd->add_option("--data", *data_dir, "Benchmark directory (sets data.dir)");
   cmd->callback([common, checkpoint_file, task_name, data_dir] {
+    if (idle_rank("finetune")) return;
     const train::Checkpoint checkpoint(*checkpoint_file);
     Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint, *common);
     if (!data_dir->empty()) config.data.dir = *data_dir;

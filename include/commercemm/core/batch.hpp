@@ -21,6 +21,10 @@ struct Batch {
   torch::Tensor text_present;
   torch::Tensor image_present;
   std::vector<std::string> item_ids;  ///< [B] the manifest ids, for reports and embeddings
+  /// [B] int64 CPU: each row's index in the step's *global* batch (all ranks together), the
+  /// key of its per-sample random draws (masks, negatives, dropout). Undefined = 0..B-1, as
+  /// for a single process that holds the whole batch.
+  torch::Tensor sample_index;
 
   bool has_text() const { return text_ids.defined(); }
   bool has_images() const { return images.defined(); }
@@ -31,5 +35,20 @@ struct Batch {
     return 0;
   }
 };
+
+/// batch.sample_index as a vector (0..B-1 when undefined).
+inline std::vector<std::int64_t> sample_indices(const Batch& batch) {
+  const auto b = batch.size();
+  std::vector<std::int64_t> out(static_cast<std::size_t>(b));
+  if (!batch.sample_index.defined()) {
+    for (std::int64_t i = 0; i < b; ++i) out[static_cast<std::size_t>(i)] = i;
+    return out;
+  }
+  const auto index = batch.sample_index.to(torch::kCPU, torch::kLong).contiguous();
+  TORCH_CHECK(index.numel() == b, "Batch::sample_index must have one entry per row");
+  const auto* p = index.data_ptr<std::int64_t>();
+  out.assign(p, p + b);
+  return out;
+}
 
 }  // namespace commercemm

@@ -34,6 +34,16 @@ struct TrainConfig {
   std::int64_t log_every = 10;             ///< steps per metrics.jsonl line (losses averaged)
   std::int64_t checkpoint_every = 500;     ///< steps between checkpoints (and one at the end)
   std::int64_t keep_checkpoints = 3;       ///< newest step-N.pt files kept (last.pt links the newest)
+  /// "cpu", "cuda" or "cuda:N". Under torchrun "cuda" means cuda:LOCAL_RANK.
+  std::string device = "cpu";
+};
+
+/// [dist]: data-parallel training when launched with WORLD_SIZE > 1 (torchrun); ignored by a
+/// single process, so one config serves both.
+struct DistConfig {
+  double timeout_s = 300;        ///< a lost or hung rank ends the others within this
+  std::string backend = "auto";  ///< "auto" (NCCL on CUDA, Gloo on CPU), "gloo" or "nccl"
+  std::int64_t bucket_mb = 25;   ///< gradient all-reduce bucket size (DDP's default)
 };
 
 /// [finetune]: adapting a pre-trained model to one downstream task (cmm::eval::downstream).
@@ -65,6 +75,7 @@ struct Config {
   TrainConfig train;
   FinetuneConfig finetune;
   EvalConfig eval;
+  DistConfig dist;
   std::map<std::string, TaskConfig> tasks;  ///< keyed by snake_case task name ("itc", ...)
 };
 
@@ -78,6 +89,10 @@ template <class F> void visit_fields(TrainConfig& c, F&& f) {
   f("threads", c.threads); f("normalize_pass_weights", c.normalize_pass_weights);
   f("cross_pair_batch_size", c.cross_pair_batch_size); f("log_every", c.log_every);
   f("checkpoint_every", c.checkpoint_every); f("keep_checkpoints", c.keep_checkpoints);
+  f("device", c.device);
+}
+template <class F> void visit_fields(DistConfig& c, F&& f) {
+  f("timeout_s", c.timeout_s); f("backend", c.backend); f("bucket_mb", c.bucket_mb);
 }
 template <class F> void visit_fields(FinetuneConfig& c, F&& f) {
   f("steps", c.steps); f("batch_size", c.batch_size); f("lr", c.lr); f("head_lr", c.head_lr);
@@ -107,6 +122,15 @@ inline void validate(const Config& c, const std::string& file = "") {
   detail::require(t.log_every > 0, at, "train.log_every", "must be at least 1");
   detail::require(t.checkpoint_every > 0, at, "train.checkpoint_every", "must be at least 1");
   detail::require(t.keep_checkpoints >= 1, at, "train.keep_checkpoints", "must be at least 1 (the newest)");
+  const bool cuda_index = t.device.rfind("cuda:", 0) == 0 && t.device.size() > 5 &&
+                          t.device.find_first_not_of("0123456789", 5) == std::string::npos;
+  detail::require(t.device == "cpu" || t.device == "cuda" || cuda_index, at, "train.device",
+                  "must be \"cpu\", \"cuda\" or \"cuda:N\", got \"" + t.device + "\"");
+  const auto& d = c.dist;
+  detail::require(d.timeout_s > 0, at, "dist.timeout_s", "must be positive (seconds)");
+  detail::require(d.backend == "auto" || d.backend == "gloo" || d.backend == "nccl", at, "dist.backend",
+                  "must be \"auto\", \"gloo\" or \"nccl\", got \"" + d.backend + "\"");
+  detail::require(d.bucket_mb > 0, at, "dist.bucket_mb", "must be at least 1");
   const auto& f = c.finetune;
   detail::require(f.steps >= 0, at, "finetune.steps", "must not be negative");
   detail::require(f.batch_size > 1, at, "finetune.batch_size", "must be at least 2 (contrastive batches)");

@@ -133,12 +133,14 @@ inline void apply_toml(const toml::table& doc, Config& config, TomlReader& reade
       reader.read_value(node, config.finetune, "finetune");
     } else if (name == "eval") {
       reader.read_value(node, config.eval, "eval");
+    } else if (name == "dist") {
+      reader.read_value(node, config.dist, "dist");
     } else if (name == "tasks") {
       if (!node.is_table()) reader.fail(node, "tasks", "expected a table of [tasks.<name>] tables");
       for (auto&& [task, table] : *node.as_table())
         reader.read_value(table, config.tasks[std::string(task.str())], "tasks." + std::string(task.str()));
     } else {
-      reader.fail(node, name, "unknown table" + suggest(name, {"model", "data", "train", "finetune", "eval", "tasks"}));
+      reader.fail(node, name, "unknown table" + suggest(name, {"model", "data", "train", "finetune", "eval", "dist", "tasks"}));
     }
   }
 }
@@ -206,6 +208,7 @@ inline nlohmann::json to_json(Config config) {
   j["train"] = detail::to_json(config.train);
   j["finetune"] = detail::to_json(config.finetune);
   j["eval"] = detail::to_json(config.eval);
+  j["dist"] = detail::to_json(config.dist);
   j["tasks"] = nlohmann::json::object();
   for (auto& [name, task] : config.tasks) j["tasks"][name] = detail::to_json(task);
   return j;
@@ -239,6 +242,7 @@ inline Config config_from_json(const nlohmann::json& j) {
   if (j.contains("train")) detail::from_json(j["train"], config.train, "train.");
   if (j.contains("finetune")) detail::from_json(j["finetune"], config.finetune, "finetune.");
   if (j.contains("eval")) detail::from_json(j["eval"], config.eval, "eval.");
+  if (j.contains("dist")) detail::from_json(j["dist"], config.dist, "dist.");
   if (j.contains("tasks"))
     for (const auto& [name, task] : j["tasks"].items()) detail::from_json(task, config.tasks[name], "tasks." + name + ".");
   validate(config, "<config json>");

@@ -6,6 +6,11 @@
 // their timing: its records come from a seeded shuffle and each record's augmentation draws
 // from its own seed. A missing or corrupt image is reported on stderr with its path, counted,
 // and its record dropped from the batch; past LoaderOptions::max_skipped it is an error.
+//
+// Sharded (LoaderOptions::shards > 1, one loader per rank of a distributed run): batch k is
+// still the global batch k, and shard r reads, decodes and returns only its r-th slice of it,
+// each row carrying its index in the global batch (Batch::sample_index). Positions (epoch,
+// batch) mean the same at any number of shards, so a checkpoint resumes at any world size.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -54,7 +59,9 @@ struct LoaderBatch {
 };
 
 struct LoaderOptions {
-  std::int64_t batch_size = 64;
+  std::int64_t batch_size = 64;     ///< the global batch (all shards together)
+  std::int64_t shard = 0;           ///< which slice of each batch this loader returns
+  std::int64_t shards = 1;          ///< slices a batch is cut into (ranks); must divide batch_size
   std::int64_t max_length = 40;     ///< text tokens per item (the model's text.max_length)
   ImageOptions image;               ///< output size and normalisation
   std::optional<Augmentation> augment;  ///< training augmentations; none for evaluation
@@ -150,6 +157,13 @@ class Loader {
   Loader(std::vector<Record> records, std::shared_ptr<const Tokenizer> tokenizer, LoaderOptions options)
       : records_(std::move(records)), tokenizer_(std::move(tokenizer)), options_(std::move(options)) {
     if (options_.batch_size <= 0) throw Error(Location{"", 0, "batch_size"}, "must be at least 1");
+    if (options_.shards < 1 || options_.shard < 0 || options_.shard >= options_.shards)
+      throw Error(Location{"", 0, "shard"}, "must be in [0, shards)");
+    if (options_.batch_size % options_.shards != 0)
+      throw Error(Location{"", 0, "batch_size"}, "the batch of " + std::to_string(options_.batch_size) +
+                                                     " does not divide into " + std::to_string(options_.shards) + " shards");
+    if (options_.shards > 1 && !options_.drop_last)
+      throw Error(Location{"", 0, "drop_last"}, "a sharded loader drops the last, smaller batch");
     if (!tokenizer_) throw Error(Location{"", 0, "tokenizer"}, "the loader needs a tokenizer");
     start_epoch(0);
   }
@@ -273,10 +287,12 @@ class Loader {
   }
 
   Built build(std::int64_t k) const {
-    const auto begin = k * options_.batch_size;
-    const auto end = std::min<std::int64_t>(begin + options_.batch_size, static_cast<std::int64_t>(records_.size()));
+    const auto first = k * options_.batch_size, per_shard = options_.batch_size / options_.shards;
+    const auto begin = first + options_.shard * per_shard;
+    const auto end = std::min<std::int64_t>(begin + per_shard, static_cast<std::int64_t>(records_.size()));
     Built out;
     std::vector<const Record*> kept;
+    std::vector<std::int64_t> index;  // each kept record's index in the global batch
     std::vector<torch::Tensor> source_images, target_images;
     for (auto i = begin; i < end; ++i) {
       const auto& record = records_[order_[static_cast<std::size_t>(i)]];
@@ -289,6 +305,7 @@ class Loader {
         source_images.push_back(s);
         target_images.push_back(t);
         kept.push_back(&record);
+        index.push_back(i - first);
       } catch (const Error& e) {
         out.bad.emplace_back(e.where().file, e.what());
       }
@@ -301,6 +318,10 @@ class Loader {
     }
     out.batch.source = collate(sources, source_images);
     if (!targets.empty()) out.batch.target = collate(targets, target_images);
+    if (!kept.empty()) {
+      out.batch.source.sample_index = torch::tensor(index, torch::kLong);
+      if (!targets.empty()) out.batch.target.sample_index = out.batch.source.sample_index;
+    }
     return out;
   }
 

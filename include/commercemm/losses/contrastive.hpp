@@ -2,10 +2,17 @@
 // InfoNCE over a batch: row i of `queries` should match row i of `keys` against every other
 // key. Keys of the same product as the query are not negatives (they are left out of the
 // denominator), and rows whose query is missing a modality are left out of the mean.
+//
+// Gather policies (losses/gather.hpp, dist/all_gather.hpp) say where the keys come from:
+// gather::AcrossRanks (the default of the built-in tasks) takes every rank's keys as
+// negatives, and the mean runs over the rows of the whole global batch (dist::global_mean),
+// so a distributed run computes the single-process loss and gradients.
 #include <cstdint>
 
 #include <torch/types.h>
 
+#include <commercemm/dist/all_gather.hpp>
+#include <commercemm/dist/communicator.hpp>
 #include <commercemm/losses/gather.hpp>
 #include <commercemm/losses/loss.hpp>
 
@@ -36,9 +43,9 @@ LossOutput info_nce(const torch::Tensor& queries, const torch::Tensor& keys,
   torch::Tensor loss;
   if (options.valid_rows.defined()) {
     const auto weight = options.valid_rows.to(per_row.dtype());
-    loss = (per_row * weight).sum() / weight.sum().clamp_min(1.0);
+    loss = dist::global_mean((per_row * weight).sum(), weight.sum());
   } else {
-    loss = per_row.mean();
+    loss = dist::global_mean(per_row.sum(), b);
   }
   return {loss, logits, {}};
 }

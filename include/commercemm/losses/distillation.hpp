@@ -8,8 +8,12 @@
 //
 // losses::FeatureRegression (MIM-fr): the student regresses the teacher's (LayerNorm-ed)
 // feature of the clean patch; mean squared error.
+//
+// Means run over the rows of the global batch (dist::global_mean): the same values and
+// gradients on one process or several.
 #include <torch/types.h>
 
+#include <commercemm/dist/communicator.hpp>
 #include <commercemm/losses/loss.hpp>
 
 namespace commercemm::losses {
@@ -28,8 +32,9 @@ inline LossOutput kl_distillation(const torch::Tensor& student_logits, const tor
   const auto teacher_log_p = torch::log_softmax(t / options.teacher_temperature, -1);
   const auto teacher_p = teacher_log_p.exp();
   const auto student_log_p = torch::log_softmax(upcast(student_logits) / options.student_temperature, -1);
-  const auto loss = (teacher_p * (teacher_log_p - student_log_p)).sum(-1).mean();
-  const auto entropy = -(teacher_p * teacher_log_p).sum(-1).mean();
+  const auto rows = teacher_p.size(0);
+  const auto loss = dist::global_mean((teacher_p * (teacher_log_p - student_log_p)).sum(), rows);
+  const auto entropy = dist::global_mean(-(teacher_p * teacher_log_p).sum(), rows);
   return {loss, student_logits, {{"teacher_entropy", entropy.detach()}}};
 }
 
@@ -38,7 +43,7 @@ inline LossOutput kl_distillation(const torch::Tensor& student_logits, const tor
 inline LossOutput feature_regression(const torch::Tensor& prediction, const torch::Tensor& target) {
   auto t = upcast(target.detach());
   t = (t - t.mean(-1, true)) / (t.var(-1, false, true) + 1e-6).sqrt();
-  return {(upcast(prediction) - t).pow(2).mean(), prediction, {}};
+  return {dist::global_mean((upcast(prediction) - t).pow(2).sum(), t.numel()), prediction, {}};
 }
 
 /// logits [N, V], targets [N] int64 with -100 = ignore -> mean cross-entropy over the rest.
@@ -47,14 +52,14 @@ inline LossOutput masked_cross_entropy(const torch::Tensor& logits, const torch:
   const auto safe = targets.masked_fill(keep.logical_not(), 0);
   const auto per = -torch::log_softmax(upcast(logits), -1).gather(-1, safe.unsqueeze(-1)).squeeze(-1);
   const auto w = keep.to(per.dtype());
-  return {(per * w).sum() / w.sum().clamp_min(1.0), logits, {}};
+  return {dist::global_mean((per * w).sum(), w.sum()), logits, {}};
 }
 
 /// logits [N] (match score), labels [N] in {0, 1} -> binary cross-entropy with logits.
 inline LossOutput binary_match(const torch::Tensor& logits, const torch::Tensor& labels) {
   const auto x = upcast(logits);
   const auto y = labels.to(x.dtype());
-  const auto loss = (torch::clamp_min(x, 0) - x * y + torch::log1p(torch::exp(-x.abs()))).mean();
+  const auto loss = dist::global_mean((torch::clamp_min(x, 0) - x * y + torch::log1p(torch::exp(-x.abs()))).sum(), x.numel());
   return {loss, logits, {}};
 }
 

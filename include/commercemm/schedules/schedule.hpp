@@ -11,6 +11,7 @@
 
 #include <commercemm/core/batch.hpp>
 #include <commercemm/core/error.hpp>
+#include <commercemm/core/random.hpp>
 #include <commercemm/fusion/fusion.hpp>
 
 namespace commercemm::schedules {
@@ -50,29 +51,12 @@ concept Schedule =
 
 namespace detail {
 
-// Independent random streams, so the split draw and the dropout rows never correlate.
-inline constexpr std::uint64_t kSplitStream = 1;
-inline constexpr std::uint64_t kRampStream = 2;
-inline constexpr std::uint64_t kDropoutStream = 3;
-
-// splitmix64's finalizer: a cheap, well-mixed, platform-independent hash (std:: distributions
-// differ between standard libraries, which would break reproducibility across builds).
-inline std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-/// A uniform double in [0, 1) determined by (seed, step, stream, index) alone.
-inline double uniform(std::uint64_t seed, std::int64_t step, std::uint64_t stream,
-                      std::uint64_t index = 0) {
-  std::uint64_t h = mix(seed);
-  h = mix(h ^ static_cast<std::uint64_t>(step));
-  h = mix(h ^ stream);
-  h = mix(h ^ index);
-  return static_cast<double>(h >> 11) * 0x1.0p-53;
-}
+// The streams and the hash live in core/random.hpp; these names keep the schedules short.
+inline constexpr random::Stream kSplitStream = random::Stream::fusion_split;
+inline constexpr random::Stream kRampStream = random::Stream::split_ramp;
+inline constexpr random::Stream kDropoutStream = random::Stream::modality_dropout;
+using random::mix;
+using random::uniform;
 
 inline void check_depth(std::int64_t depth) {
   if (depth < 0)
@@ -109,8 +93,10 @@ inline torch::Tensor presence(const torch::Tensor& mask, std::int64_t rows, cons
 /// Drops text from a share `draw.drop_text` and images from a share `draw.drop_image` of the
 /// rows of `source` that have both modalities, by clearing `text_present` / `image_present`
 /// (the content stays; consumers read the masks). A row that already lacks a modality keeps
-/// the other, and no row loses both. Row i's fate depends only on (seed, step, i), so a batch
-/// is dropped identically on a rerun. Leaves the batch untouched when nothing is dropped.
+/// the other, and no row loses both. Row i's fate depends only on (seed, step, the row's index
+/// in the global batch: source.sample_index[i], or i when that is undefined), so a batch is
+/// dropped identically on a rerun and on any number of processes. Leaves the batch untouched
+/// when nothing is dropped.
 inline void apply_modality_dropout(Batch& source, const Draw& draw, std::uint64_t seed,
                                    std::int64_t step) {
   detail::check_drop_shares(draw.drop_text, draw.drop_image);
@@ -121,12 +107,13 @@ inline void apply_modality_dropout(Batch& source, const Draw& draw, std::uint64_
   auto image = detail::presence(source.image_present, rows, "image_present");
   auto text_a = text.accessor<bool, 1>();
   auto image_a = image.accessor<bool, 1>();
+  const auto index = sample_indices(source);
   bool changed = false;
   for (std::int64_t i = 0; i < rows; ++i) {
     if (!text_a[i] || !image_a[i]) continue;
     // One uniform per row decides both, so the two drops are disjoint by construction.
     const double u =
-        detail::uniform(seed, step, detail::kDropoutStream, static_cast<std::uint64_t>(i));
+        detail::uniform(seed, step, detail::kDropoutStream, static_cast<std::uint64_t>(index[static_cast<std::size_t>(i)]));
     if (u < draw.drop_text) {
       text_a[i] = false;
       changed = true;

@@ -10,6 +10,8 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <commercemm/dist/communicator.hpp>
+
 namespace commercemm::tasks {
 
 /// For tasks without parameters.
@@ -86,9 +88,18 @@ class MimKlHeadImpl : public torch::nn::Cloneable<MimKlHeadImpl> {
   torch::Tensor teacher_logits(const torch::Tensor& features) const {
     return torch::matmul(features.detach().to(teacher_projection.dtype()), teacher_projection);
   }
+  /// The centre moves towards the mean teacher logit of the global batch (every rank's
+  /// masked patches), so all ranks keep the same centre as a single process would.
   void update_center(const torch::Tensor& teacher_logits, double momentum = 0.9) {
     torch::NoGradGuard no_grad;
-    if (teacher_logits.size(0) > 0) center.mul_(momentum).add_(teacher_logits.mean(0).to(center.dtype()), 1 - momentum);
+    auto sum = torch::cat({teacher_logits.detach().to(torch::kDouble).sum(0),
+                           torch::full({1}, static_cast<double>(teacher_logits.size(0)), teacher_logits.options().dtype(torch::kDouble))});
+    if (auto* comm = dist::current()) {
+      sum = sum.to(torch::kCPU);
+      comm->all_reduce_sum(sum);
+    }
+    const double count = sum[-1].item<double>();
+    if (count > 0) center.mul_(momentum).add_((sum.narrow(0, 0, prototypes_) / count).to(center.options()), 1 - momentum);
   }
 
   torch::nn::Linear student{nullptr};

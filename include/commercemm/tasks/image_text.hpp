@@ -5,6 +5,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
+#include <commercemm/dist/all_gather.hpp>
 #include <commercemm/losses/contrastive.hpp>
 #include <commercemm/losses/distillation.hpp>
 #include <commercemm/tasks/heads.hpp>
@@ -84,7 +85,7 @@ struct MIM {
 
 /// Image-text contrastive: symmetric InfoNCE between the image and text embeddings, with a
 /// learnable clamped temperature; items of the same product are not negatives.
-template <gather::GatherPolicy Gather = gather::Local>
+template <gather::GatherPolicy Gather = gather::AcrossRanks>
 struct ITC {
   static std::string name() { return "itc"; }
   static constexpr Pass pass = Pass::image_text;
@@ -104,8 +105,8 @@ struct ITC {
 
 /// Image-text matching: a binary head on the fused representation tells matched pairs from
 /// negatives; for every image a negative text and for every text a negative image, drawn by
-/// the Negatives policy from the embeddings' similarity. Negative rows join the pass's one
-/// fusion call (prepare()).
+/// the Negatives policy from the embeddings' similarity over the whole global batch (every
+/// rank's items). Negative rows join the pass's one fusion call (prepare()).
 template <class Negatives = negatives::Hard>
 struct ITM {
   static std::string name() { return "itm"; }
@@ -116,22 +117,28 @@ struct ITM {
 
   template <class ModelImpl>
   static FusionRequest prepare(Head&, ModelImpl&, const ImageTextView& view, TaskContext& ctx) {
-    auto gen = make_generator((*ctx.rng)());
-    const auto sim = torch::matmul(view.image_embedding, view.text_embedding.t()).detach();
-    const auto& products = view.batch->product_ids;
-    const auto text_for_image = Negatives::sample(sim, products, gen);      // [B]
-    const auto image_for_text = Negatives::sample(sim.t(), products, gen);  // [B]
-    const auto rows = torch::arange(sim.size(0), torch::kLong);
-    const auto a = text_for_image.ge(0), b = image_for_text.ge(0);
-    return {torch::cat({text_for_image.index({a}), rows.index({b})}),
-            torch::cat({rows.index({a}), image_for_text.index({b})})};
+    // Candidates are the whole global batch: every rank's embeddings and products.
+    const auto texts = dist::gather_rows(view.text_embedding.detach());
+    const auto images = dist::gather_rows(view.image_embedding.detach()).all;
+    const auto products = dist::gather_rows(view.batch->product_ids).all;
+    const auto b = view.image_embedding.size(0);
+    const auto rows = torch::arange(b, torch::kLong) + texts.offset;  // this rank's global rows
+    const auto allowed = negatives::allowed(rows, texts.all.size(0), view.batch->product_ids, products);
+    const auto image_to_text = torch::matmul(view.image_embedding.detach(), texts.all.t());  // [b, B]
+    const auto text_to_image = torch::matmul(view.text_embedding.detach(), images.t());      // [b, B]
+    const auto text_for_image = Negatives::sample(image_to_text, allowed, ctx.keys.uniforms(random::Stream::itm_text));
+    const auto image_for_text = Negatives::sample(text_to_image, allowed, ctx.keys.uniforms(random::Stream::itm_image));
+    const auto a = text_for_image.ge(0), c = image_for_text.ge(0);
+    const auto device = view.image_embedding.device();
+    return {torch::cat({text_for_image.index({a}), rows.index({c})}).to(device),
+            torch::cat({rows.index({a}), image_for_text.index({c})}).to(device)};
   }
 
   template <class ModelImpl>
   static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&) {
     const auto& negatives = view.requested_fused(name());
     const auto logits = head(torch::cat({view.fused.pooled, negatives.pooled})).squeeze(-1);
-    auto labels = torch::zeros({logits.size(0)}, torch::kLong);
+    auto labels = torch::zeros({logits.size(0)}, logits.options().dtype(torch::kLong));
     labels.narrow(0, 0, view.fused.pooled.size(0)).fill_(1);
     auto out = losses::binary_match(logits, labels);
     out.parts["accuracy"] = logits.gt(0).eq(labels.to(torch::kBool)).to(torch::kFloat).mean().detach();

@@ -1,15 +1,19 @@
 #pragma once
 // The masked views of pass A: BERT's token masking for MLM and random patch masking for MIM.
+// Every choice is a per-sample draw keyed by (seed, step, global row, position)
+// (core/sample_keys.hpp): row r of a batch is masked the same whether it arrives alone, in a
+// shard on one of several ranks, or after a resume, and whatever the batch's padded length.
+#include <algorithm>
 #include <cstdint>
+#include <numeric>
 #include <utility>
+#include <vector>
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/types.h>
 
-namespace commercemm::tasks {
+#include <commercemm/core/sample_keys.hpp>
 
-/// A CPU generator seeded from a 64-bit seed, for sampling that must repeat exactly.
-inline at::Generator make_generator(std::uint64_t seed) { return at::detail::createCPUGenerator(seed); }
+namespace commercemm::tasks {
 
 struct TokenMasking {
   double probability = 0.15;  ///< share of real tokens chosen
@@ -22,27 +26,50 @@ struct TokenMasking {
 /// [first_random, random_end), the regular tokens, so no special id is written.
 inline std::pair<torch::Tensor, torch::Tensor> mask_tokens(const torch::Tensor& ids, const torch::Tensor& mask,
                                                            std::int64_t mask_token, std::int64_t random_end,
-                                                           at::Generator& gen, const TokenMasking& options = {},
+                                                           const SampleKeys& keys, const TokenMasking& options = {},
                                                            std::int64_t first_random = 0) {
-  const auto real = mask.to(torch::kBool);
-  const auto draw = torch::rand(ids.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat));
-  const auto chosen = draw.lt(options.probability).logical_and(real);
-  const auto labels = torch::where(chosen, ids, torch::full_like(ids, -100));
-  const auto how = torch::rand(ids.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat));
-  const auto to_mask = chosen.logical_and(how.lt(options.use_mask));
-  const auto to_random = chosen.logical_and(how.ge(options.use_mask)).logical_and(how.lt(options.use_mask + options.use_random));
-  const auto random_ids = torch::randint(first_random, random_end, ids.sizes(), gen, torch::TensorOptions().dtype(torch::kLong));
-  auto out = torch::where(to_mask, torch::full_like(ids, mask_token), ids);
-  out = torch::where(to_random, random_ids, out);
-  return {out, labels};
+  using random::Stream;
+  const auto rows = ids.size(0), length = ids.size(1);
+  TORCH_CHECK(keys.rows() == rows, "mask_tokens: one sample key per row");
+  auto out = ids.to(torch::kCPU, torch::kLong).contiguous().clone();
+  const auto real = mask.to(torch::kCPU, torch::kBool).contiguous();
+  auto labels = torch::full({rows, length}, -100, torch::kLong);
+  auto o = out.accessor<std::int64_t, 2>();
+  auto l = labels.accessor<std::int64_t, 2>();
+  auto m = real.accessor<bool, 2>();
+  const auto span = static_cast<double>(random_end - first_random);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t p = 0; p < length; ++p) {
+      const auto position = static_cast<std::uint64_t>(p) + 1;  // sub 0 is the row's own draw
+      if (!m[r][p] || keys.uniform(Stream::mlm_choose, r, position) >= options.probability) continue;
+      l[r][p] = o[r][p];
+      const double how = keys.uniform(Stream::mlm_replace, r, position);
+      if (how < options.use_mask) {
+        o[r][p] = mask_token;
+      } else if (how < options.use_mask + options.use_random) {
+        const auto pick = static_cast<std::int64_t>(keys.uniform(Stream::mlm_random_id, r, position) * span);
+        o[r][p] = first_random + std::min(pick, random_end - first_random - 1);
+      }
+    }
+  return {out.to(ids.device()), labels.to(ids.device())};
 }
 
-/// [B, N] bool with round(ratio * N) masked patches per row, chosen uniformly.
-inline torch::Tensor mask_patches(std::int64_t batch, std::int64_t patches, double ratio, at::Generator& gen) {
+/// [B, N] bool with round(ratio * N) masked patches per row, chosen uniformly (on the CPU).
+inline torch::Tensor mask_patches(std::int64_t patches, double ratio, const SampleKeys& keys) {
   const auto k = static_cast<std::int64_t>(ratio * static_cast<double>(patches) + 0.5);
-  const auto order = std::get<1>(torch::rand({batch, patches}, gen).sort(1));
-  const auto ranks = std::get<1>(order.sort(1));  // rank of each patch in a random order
-  return ranks.lt(k);
+  auto masked = torch::zeros({keys.rows(), patches}, torch::kBool);
+  auto a = masked.accessor<bool, 2>();
+  std::vector<std::pair<std::uint64_t, std::int64_t>> order(static_cast<std::size_t>(patches));
+  for (std::int64_t r = 0; r < keys.rows(); ++r) {
+    for (std::int64_t p = 0; p < patches; ++p)
+      order[static_cast<std::size_t>(p)] = {random::bits(keys.seed, keys.step, random::Stream::mim_patches,
+                                                         static_cast<std::uint64_t>(keys.index[static_cast<std::size_t>(r)]),
+                                                         static_cast<std::uint64_t>(p) + 1),
+                                            p};
+    std::sort(order.begin(), order.end());
+    for (std::int64_t j = 0; j < k; ++j) a[r][order[static_cast<std::size_t>(j)].second] = true;
+  }
+  return masked;
 }
 
 }  // namespace commercemm::tasks

@@ -1,51 +1,84 @@
 #pragma once
 // Negative-sampling policies for ITM. A policy provides
-//   static torch::Tensor sample(similarity [B, B], products [B] int64 or undefined, at::Generator&)
-//     -> [B] int64: for row i, a column j to pair with it as a negative, or -1 when no column
-//        can be one (every other item is the same product).
-// A column of the same product as the row is never chosen (it would be a false negative).
+//   static torch::Tensor sample(similarity [R, C], allowed [R, C] bool, uniforms [R] in [0, 1))
+//     -> [R] int64: for row r, a column c to pair with it as a negative, or -1 when no column
+//        may be one (every other item is the same product).
+// Columns are the whole global batch (every rank's items), rows this rank's; `allowed` (see
+// negatives::allowed) excludes the row's own item and every item of the same product (a
+// false negative). Row r's draw is the inverse CDF at uniforms[r], a per-sample number keyed
+// by (seed, step, global index) (core/sample_keys.hpp), so a distributed run and a single
+// process pick the same negatives.
 //
-//   negatives::Hard    j drawn in proportion to softmax(similarity / 0.07) (ALBEF): negatives
+//   negatives::Hard    c drawn in proportion to softmax(similarity / 0.07) (ALBEF): negatives
 //                      the model finds hard to tell apart. NaN or all-zero weights fall back
 //                      to uniform over the allowed columns.
-//   negatives::Random  j uniform over the allowed columns (the ablation).
-#include <ATen/core/Generator.h>
+//   negatives::Random  c uniform over the allowed columns (the ablation).
+#include <cstdint>
+#include <vector>
+
 #include <torch/types.h>
 
 namespace commercemm::negatives {
 
-namespace detail {
-/// [B, B] bool: which columns row i may take as its negative.
-inline torch::Tensor allowed(std::int64_t b, const torch::Tensor& products) {
-  auto ok = torch::ones({b, b}, torch::kBool).logical_and(torch::eye(b, torch::kBool).logical_not());
-  if (products.defined()) ok = ok.logical_and(products.unsqueeze(1).ne(products.unsqueeze(0)));
+/// [R, C] bool: which columns row r may take as its negative. own_column [R] int64: the row's
+/// own item among the columns; row_products [R] and column_products [C] int64 (undefined:
+/// every item its own product).
+inline torch::Tensor allowed(const torch::Tensor& own_column, std::int64_t columns, const torch::Tensor& row_products = {},
+                             const torch::Tensor& column_products = {}) {
+  const auto cpu = torch::TensorOptions().dtype(torch::kLong);
+  const auto own = own_column.to(torch::kCPU, torch::kLong);
+  auto ok = torch::arange(columns, cpu).unsqueeze(0).ne(own.unsqueeze(1));
+  if (row_products.defined() && column_products.defined())
+    ok = ok.logical_and(row_products.to(torch::kCPU).unsqueeze(1).ne(column_products.to(torch::kCPU).unsqueeze(0)));
   return ok;
 }
-inline torch::Tensor draw(torch::Tensor weights, const torch::Tensor& ok, at::Generator& gen) {
-  weights = torch::nan_to_num(weights, 0.0, 0.0, 0.0).clamp_min(0).masked_fill(ok.logical_not(), 0.0);
-  const auto row_sum = weights.sum(1, true);
-  const auto uniform = ok.to(weights.dtype());
-  weights = torch::where(row_sum.gt(0), weights, uniform);  // degenerate rows: uniform
-  const auto has_any = ok.any(1);
-  weights = torch::where(has_any.unsqueeze(1), weights, torch::ones_like(weights));  // placeholder, dropped below
-  auto picked = torch::multinomial(weights, 1, false, gen).squeeze(1);
-  return torch::where(has_any, picked, torch::full_like(picked, -1));
+
+namespace detail {
+/// Inverse-CDF draw per row from non-negative weights [R, C] restricted to `ok`.
+inline torch::Tensor draw(torch::Tensor weights, const torch::Tensor& ok, const std::vector<double>& uniforms) {
+  weights = torch::nan_to_num(weights.to(torch::kCPU, torch::kDouble), 0.0, 0.0, 0.0).clamp_min(0);
+  weights = weights.masked_fill(ok.logical_not(), 0.0).contiguous();
+  const auto okd = ok.to(torch::kDouble).contiguous();
+  const auto rows = weights.size(0), cols = weights.size(1);
+  TORCH_CHECK(static_cast<std::int64_t>(uniforms.size()) == rows, "negatives: one uniform per row");
+  auto picked = torch::full({rows}, -1, torch::kLong);
+  auto w = weights.accessor<double, 2>();
+  auto o = okd.accessor<double, 2>();
+  auto out = picked.accessor<std::int64_t, 1>();
+  for (std::int64_t r = 0; r < rows; ++r) {
+    double total = 0.0, allowed_count = 0.0;
+    for (std::int64_t c = 0; c < cols; ++c) total += w[r][c], allowed_count += o[r][c];
+    if (allowed_count == 0.0) continue;  // no column may be a negative
+    const bool uniform = !(total > 0.0);  // degenerate weights: uniform over the allowed
+    const double target = uniforms[static_cast<std::size_t>(r)] * (uniform ? allowed_count : total);
+    double cumulative = 0.0;
+    std::int64_t last = -1;
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const double weight = uniform ? o[r][c] : w[r][c];
+      if (weight <= 0.0) continue;
+      last = c;
+      cumulative += weight;
+      if (target < cumulative) break;
+    }
+    out[r] = last;  // rounding can leave target at the total: the last weighted column
+  }
+  return picked;
 }
 }  // namespace detail
 
 struct Hard {
-  static torch::Tensor sample(const torch::Tensor& similarity, const torch::Tensor& products, at::Generator& gen) {
-    const auto s = similarity.detach().to(torch::kFloat);
-    const auto ok = detail::allowed(s.size(0), products);
-    const auto logits = (s / 0.07).masked_fill(ok.logical_not(), -1e9);
-    return detail::draw(torch::softmax(logits, 1), ok, gen);
+  static torch::Tensor sample(const torch::Tensor& similarity, const torch::Tensor& allowed,
+                              const std::vector<double>& uniforms) {
+    const auto s = similarity.detach().to(torch::kCPU, torch::kFloat);
+    const auto logits = (s / 0.07).masked_fill(allowed.logical_not(), -1e9);
+    return detail::draw(torch::softmax(logits, 1), allowed, uniforms);
   }
 };
 
 struct Random {
-  static torch::Tensor sample(const torch::Tensor& similarity, const torch::Tensor& products, at::Generator& gen) {
-    const auto ok = detail::allowed(similarity.size(0), products);
-    return detail::draw(ok.to(torch::kFloat), ok, gen);
+  static torch::Tensor sample(const torch::Tensor& /*similarity*/, const torch::Tensor& allowed,
+                              const std::vector<double>& uniforms) {
+    return detail::draw(allowed.to(torch::kDouble), allowed, uniforms);
   }
 };
 

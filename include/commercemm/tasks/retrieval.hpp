@@ -9,6 +9,7 @@
 #include <torch/types.h>
 
 #include <commercemm/core/modality.hpp>
+#include <commercemm/dist/communicator.hpp>
 #include <commercemm/losses/contrastive.hpp>
 #include <commercemm/tasks/heads.hpp>
 #include <commercemm/tasks/task.hpp>
@@ -18,8 +19,9 @@ namespace commercemm::tasks {
 /// [B] bool: rows of `batch` that have what modality `m` needs (multimodal needs either).
 inline torch::Tensor rows_with(const Batch& batch, Modality m) {
   const auto b = batch.size();
-  auto all = [&] { return torch::ones({b}, torch::kBool); };
-  auto none = [&] { return torch::zeros({b}, torch::kBool); };
+  const auto on = (batch.has_text() ? batch.text_ids : batch.images).options().dtype(torch::kBool);
+  auto all = [&] { return torch::ones({b}, on); };
+  auto none = [&] { return torch::zeros({b}, on); };
   const auto text = !batch.has_text() ? none() : batch.text_present.defined() ? batch.text_present : all();
   const auto image = !batch.has_images() ? none() : batch.image_present.defined() ? batch.image_present : all();
   if (m == Modality::text) return text;
@@ -27,7 +29,7 @@ inline torch::Tensor rows_with(const Batch& batch, Modality m) {
   return text.logical_or(image);
 }
 
-template <ModalityTag Source, ModalityTag Target, gather::GatherPolicy Gather = gather::Local>
+template <ModalityTag Source, ModalityTag Target, gather::GatherPolicy Gather = gather::AcrossRanks>
 struct Retrieval {
   static std::string name() { return std::string("retrieval_") + Source::name + "_" + Target::name; }
   static constexpr Pass pass = Pass::cross_pair;
@@ -40,13 +42,16 @@ struct Retrieval {
     const auto& queries = view.source_embeddings.get(Source::value);
     const auto& keys = view.target_embeddings.get(Target::value);
     const auto rows = rows_with(*view.source, Source::value);
-    // No source in this batch has the modality (a batch of text queries has no image): the
-    // task contributes nothing, but stays in the graph so the pass can always back-propagate.
-    if (!queries.defined() || !keys.defined() || !rows.any().template item<bool>())
+    // No source in the global batch has the modality (a batch of text queries has no image):
+    // the task contributes nothing, but stays in the graph so the pass can always
+    // back-propagate. Every rank takes the same branch (the step gives every rank the same
+    // modalities), so the gathers below run on all ranks or on none.
+    if (!queries.defined() || !keys.defined() || !dist::any_rank(rows.any().template item<bool>()))
       return {head->forward() * 0.0, {}, {{"rows", torch::zeros({})}}};
     losses::InfoNceOptions options{view.source->product_ids, view.target->product_ids, rows};
     auto out = losses::info_nce(queries, keys, head->forward(), options, Gather{});
-    out.parts["rows"] = rows.sum().to(torch::kDouble);
+    // Logged values are averaged over the ranks: scaled so the average is the global count.
+    out.parts["rows"] = rows.sum().to(torch::kDouble) * static_cast<double>(dist::world_size());
     return out;
   }
 };
@@ -64,7 +69,7 @@ struct All {
 }  // namespace omni
 
 /// OmniRetrieval<omni::All> stands for the nine Retrieval tasks; cmm::TaskList expands it.
-template <class Set = omni::All, gather::GatherPolicy Gather = gather::Local>
+template <class Set = omni::All, gather::GatherPolicy Gather = gather::AcrossRanks>
 struct OmniRetrieval {
   using expands_to = typename Set::template tasks<Gather>;
 };

@@ -28,7 +28,6 @@
 #include <concepts>
 #include <cstdint>
 #include <map>
-#include <random>
 #include <string>
 
 #include <torch/nn/module.h>
@@ -39,6 +38,7 @@
 #include <commercemm/core/embeddings.hpp>
 #include <commercemm/core/model_config.hpp>
 #include <commercemm/core/modality.hpp>
+#include <commercemm/core/sample_keys.hpp>
 #include <commercemm/encoders/encoder.hpp>
 #include <commercemm/fusion/fusion.hpp>
 #include <commercemm/losses/loss.hpp>
@@ -66,8 +66,9 @@ struct Needs {
   }
 };
 
-/// Extra rows for pass A's single fusion call: row i fuses text of batch row text_rows[i]
-/// with the image of batch row image_rows[i].
+/// Extra rows for pass A's single fusion call: row i fuses the text of global batch row
+/// text_rows[i] with the image of global batch row image_rows[i]. Global rows index every
+/// rank's rows in rank order (dist::gather_rows); in a single process, the batch's own rows.
 struct FusionRequest {
   torch::Tensor text_rows;   ///< [R] int64
   torch::Tensor image_rows;  ///< [R] int64
@@ -76,9 +77,12 @@ struct FusionRequest {
 /// Per-step state a task may use.
 struct TaskContext {
   std::int64_t step = 0;
-  std::mt19937_64* rng = nullptr;     ///< seeded per step: sampling (masking, negatives)
   FusionSplit split;                  ///< this step's modality-randomization draw
   std::int64_t mask_token = 0;        ///< the tokenizer's [MASK] id
+  /// The pass's per-sample random keys (seed, step, each row's global index): every random
+  /// choice a task makes about a sample comes from keys.uniform(stream, row), never from a
+  /// stateful generator, so distributed and resumed runs draw what a single process does.
+  SampleKeys keys;
 };
 
 /// Pass A's computed outputs for one batch of image-text pairs.

@@ -2,6 +2,7 @@
 // Mixed precision on CPU: "bf16" runs matrix products in bfloat16 under autocast (about 2x on
 // CPUs with AVX-512 bf16), parameters and optimizer state stay fp32.
 #include <algorithm>
+#include <dlfcn.h>
 #include <string>
 #include <thread>
 
@@ -14,10 +15,19 @@
 namespace commercemm::train {
 
 /// Sets torch's intra-op threads: `threads` if positive, else by precision (see
-/// TrainConfig::threads): 1 for fp32, every core for bf16.
-inline void apply_threads(std::int64_t threads, const std::string& precision) {
-  if (threads <= 0) threads = precision == "bf16" ? std::max(1u, std::thread::hardware_concurrency()) : 1;
+/// TrainConfig::threads): 1 for fp32, every core for bf16. `local_processes` share the cores
+/// (ranks on one machine): each gets its part, and so does OpenBLAS's own pool (which would
+/// otherwise start a thread per core in every process and oversubscribe them).
+inline void apply_threads(std::int64_t threads, const std::string& precision, int local_processes = 1) {
+  const auto cores = static_cast<std::int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  const auto share = std::max<std::int64_t>(1, cores / std::max(1, local_processes));
+  if (threads <= 0) threads = precision == "bf16" ? share : 1;
   at::set_num_threads(static_cast<int>(threads));
+  if (local_processes > 1) {
+    using SetThreads = void (*)(int);
+    if (auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+      set(static_cast<int>(share));
+  }
 }
 
 class AutocastGuard {

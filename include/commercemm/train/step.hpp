@@ -9,6 +9,12 @@
 //     fusion call;
 //   pass B (cross pairs): the source and target sides go through each network in one call.
 // A task that is not selected costs nothing; a pass with no task is not built at all.
+//
+// Distributed (dist::current() set, see dist/world.hpp): each rank holds a shard of the global
+// batch. Random draws are keyed by global sample index, the contrastive losses gather every
+// rank's keys, ITM fuses with negatives from any rank, losses are global means, and a
+// dist::GradientReducer averages each pass's gradients while its backward runs, so every rank
+// takes the step one process would take on the whole batch.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -16,7 +22,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -30,6 +35,9 @@
 #include <commercemm/core/config.hpp>
 #include <commercemm/core/config_io.hpp>
 #include <commercemm/data/tokenizer.hpp>
+#include <commercemm/dist/all_gather.hpp>
+#include <commercemm/dist/communicator.hpp>
+#include <commercemm/dist/gradient_reducer.hpp>
 #include <commercemm/schedules/schedule.hpp>
 #include <commercemm/tasks/masking.hpp>
 #include <commercemm/tasks/task_list.hpp>
@@ -97,8 +105,9 @@ inline TokenSequence select_rows(const TokenSequence& s, const torch::Tensor& ro
 /// [B, L] validity, with every position of rows where `present` is false marked invalid.
 inline TokenSequence restrict_rows(TokenSequence s, const torch::Tensor& present) {
   if (!present.defined() || !s.defined()) return s;
-  auto valid = s.valid.defined() ? s.valid : torch::ones({s.tokens.size(0), s.tokens.size(1)}, torch::kBool);
-  s.valid = valid.logical_and(present.to(torch::kBool).unsqueeze(1));
+  auto valid = s.valid.defined() ? s.valid
+                                 : torch::ones({s.tokens.size(0), s.tokens.size(1)}, s.tokens.options().dtype(torch::kBool));
+  s.valid = valid.logical_and(present.to(valid.device(), torch::kBool).unsqueeze(1));
   return s;
 }
 
@@ -106,12 +115,13 @@ inline TokenSequence restrict_rows(TokenSequence s, const torch::Tensor& present
 inline TokenSequence cat_rows(const TokenSequence& a, const TokenSequence& b) {
   const auto l = std::max(a.tokens.size(1), b.tokens.size(1));
   auto pad = [&](const TokenSequence& s) {
-    auto valid = s.valid.defined() ? s.valid : torch::ones({s.tokens.size(0), s.tokens.size(1)}, torch::kBool);
+    auto valid = s.valid.defined() ? s.valid
+                                   : torch::ones({s.tokens.size(0), s.tokens.size(1)}, s.tokens.options().dtype(torch::kBool));
     const auto extra = l - s.tokens.size(1);
     if (extra == 0) return std::make_pair(s.tokens, valid);
     return std::make_pair(
         torch::cat({s.tokens, torch::zeros({s.tokens.size(0), extra, s.tokens.size(2)}, s.tokens.options())}, 1),
-        torch::cat({valid, torch::zeros({valid.size(0), extra}, torch::kBool)}, 1));
+        torch::cat({valid, torch::zeros({valid.size(0), extra}, valid.options())}, 1));
   };
   auto [ta, va] = pad(a);
   auto [tb, vb] = pad(b);
@@ -129,7 +139,7 @@ inline std::pair<torch::Tensor, torch::Tensor> cat_text(const Batch& a, const Ba
 
 /// Absent modality on one side of pass B: a CLS-only sequence that is entirely invalid.
 inline TokenSequence absent(std::int64_t rows, std::int64_t width, const torch::TensorOptions& options) {
-  return {torch::zeros({rows, 1, width}, options), torch::zeros({rows, 1}, torch::kBool)};
+  return {torch::zeros({rows, 1, width}, options), torch::zeros({rows, 1}, options.dtype(torch::kBool))};
 }
 }  // namespace detail
 
@@ -168,7 +178,10 @@ class Step {
         schedule_(schedule_options.value_or(default_schedule_options(config))),
         special_(special) {
     read_weights();
+    heads_->to(model_->parameters().front().device());  // the heads live where the model does
     teacher_.attach(*model_);
+    if (auto* channel = dist::active().gradients)
+      reducer_ = std::make_unique<dist::GradientReducer>(parameters(), *channel, config_.dist.bucket_mb << 20);
   }
 
   Model& model() { return model_; }
@@ -176,6 +189,8 @@ class Step {
   std::shared_ptr<Heads> heads_ptr() { return heads_; }
   const Schedule& schedule() const { return schedule_; }
   const StepCounters& counters() const { return counters_; }
+  /// Seconds spent waiting for gradient all-reduces the backward did not hide (0 alone).
+  double exposed_gradient_seconds() const { return reducer_ ? reducer_->exposed_seconds() : 0.0; }
   /// The MIM teacher's own weights (an EMA encoder), for checkpoints; null when it has none.
   std::shared_ptr<torch::nn::Module> teacher_module() const {
     if constexpr (requires(const Teacher& t) { t.module(); }) return teacher_.module();
@@ -208,9 +223,7 @@ class Step {
     StepResult result;
     result.step = step;
     result.draw = schedule_.draw(step);
-    std::mt19937_64 rng(schedules::detail::mix(static_cast<std::uint64_t>(config_.train.seed) * 0x100000001b3ull +
-                                    static_cast<std::uint64_t>(step)));
-    TaskContext ctx{step, &rng, result.draw.split, special_.mask};
+    TaskContext ctx{step, result.draw.split, special_.mask, {}};
     optimizer.zero_grad();
     if (image_text) {
       result.image_text = image_text_pass(*image_text, ctx);
@@ -222,25 +235,28 @@ class Step {
   }
 
   /// Pass A: forward, weighted sum, backward (no optimizer step).
-  PassResult image_text_pass(const Batch& batch, TaskContext& ctx) {
+  PassResult image_text_pass(const Batch& batch_in, TaskContext& ctx) {
     const auto needs = union_needs(Pass::image_text);
     if (!needs) return {};
     ++counters_.image_text_passes;
+    Batch batch = batch_in;
+    agree_on_modalities(batch);
+    ctx.keys = SampleKeys::of(batch, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
     ImageTextView view;
     view.batch = &batch;
     torch::Tensor total;
     PassResult result;
     {
       AutocastGuard autocast(config_.train.precision);
-      auto gen = tasks::make_generator(ctx.rng->operator()());
       auto ids = batch.text_ids;
       if (needs->mask_text) {
         const auto [first, end] = random_token_range();
         std::tie(ids, view.mlm_labels) =
-            tasks::mask_tokens(batch.text_ids, batch.text_mask, ctx.mask_token, end, gen, {}, first);
+            tasks::mask_tokens(batch.text_ids, batch.text_mask, ctx.mask_token, end, ctx.keys, {}, first);
       }
       if (needs->mask_image)
-        view.patch_mask = tasks::mask_patches(batch.size(), model_->config().image.num_patches(), patch_mask_ratio(), gen);
+        view.patch_mask = tasks::mask_patches(model_->config().image.num_patches(), patch_mask_ratio(), ctx.keys)
+                              .to(batch.images.device());
       view.text = model_->encode_text(ids, batch.text_mask);
       view.image = model_->encode_image(batch.images, view.patch_mask);
       if (needs->teacher) view.teacher = teacher_.features(*model_, batch.images);
@@ -251,18 +267,21 @@ class Step {
       fuse_pass_a(view, needs->fusion, ctx);
       total = sum_losses(Pass::image_text, view, ctx, result);
     }
-    backward(total, result);
+    backward(total, result, Pass::image_text);
     return result;
   }
 
   /// Pass B: forward, weighted sum, backward (no optimizer step).
-  PassResult cross_pair_pass(const Batch& source_batch, const Batch& target, TaskContext& ctx,
+  PassResult cross_pair_pass(const Batch& source_batch, const Batch& target_batch, TaskContext& ctx,
                              const schedules::Draw& draw) {
     const auto needs = union_needs(Pass::cross_pair);
     if (!needs) return {};
     ++counters_.cross_pair_passes;
-    Batch source = source_batch;
+    Batch source = source_batch, target = target_batch;
+    agree_on_modalities(source);
+    agree_on_modalities(target);
     schedules::apply_modality_dropout(source, draw, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
+    ctx.keys = SampleKeys::of(source, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
     CrossPairView view{&source, &target, {}, {}};
     torch::Tensor total;
     PassResult result;
@@ -271,7 +290,7 @@ class Step {
       encode_pass_b(source, target, needs->source, needs->target, view, ctx);
       total = sum_losses(Pass::cross_pair, view, ctx, result);
     }
-    backward(total, result);
+    backward(total, result, Pass::cross_pair);
     return result;
   }
 
@@ -355,14 +374,26 @@ class Step {
       view.fused = model_->fuse(view.text, view.image, ctx.split);
       return;
     }
+    // Requested rows index the global batch: fuse from every rank's encoder outputs (this
+    // rank's own rows start at `offset`; in a single process the gather is the view itself).
+    const auto text = dist::gather_tokens(view.text), image = dist::gather_tokens(view.image);
     const auto b = view.batch->size();
+    const auto own = torch::arange(b, torch::TensorOptions(torch::kLong).device(view.text.tokens.device()));
     std::vector<torch::Tensor> text_rows, image_rows;
-    if (shared) text_rows.push_back(torch::arange(b, torch::kLong)), image_rows.push_back(torch::arange(b, torch::kLong));
+    if (shared) text_rows.push_back(own + text.offset), image_rows.push_back(own + image.offset);
     for (const auto& [name, r] : requests) text_rows.push_back(r.text_rows), image_rows.push_back(r.image_rows);
-    const auto fused = model_->fuse(detail::select_rows(view.text, torch::cat(text_rows)),
-                                    detail::select_rows(view.image, torch::cat(image_rows)), ctx.split);
+    const auto fused = model_->fuse(detail::select_rows(text.all, torch::cat(text_rows)),
+                                    detail::select_rows(image.all, torch::cat(image_rows)), ctx.split);
     std::int64_t offset = 0;
-    if (shared) view.fused = detail::slice(fused, 0, b), offset = b;
+    if (shared) {
+      view.fused = detail::slice(fused, 0, b), offset = b;
+      // The shared view keeps its own text length (the gather padded it to every rank's longest).
+      auto& t = view.fused.text;
+      if (t.defined() && t.tokens.size(1) > view.text.tokens.size(1)) {
+        const auto l = view.text.tokens.size(1);
+        t = {t.tokens.narrow(1, 0, l), t.valid.defined() ? t.valid.narrow(1, 0, l) : t.valid};
+      }
+    }
     for (const auto& [name, r] : requests) {
       const auto n = r.text_rows.size(0);
       view.requested[name] = detail::slice(fused, offset, n);
@@ -427,35 +458,86 @@ class Step {
     if (tgt.has(Modality::multimodal)) view.target_embeddings.multimodal = fused.narrow(0, bs, bt);
   }
 
+  // The weighted sum to back-propagate. The logged values (each task's loss and parts, the
+  // pass total) travel in one tensor and, distributed, are averaged over the ranks (each
+  // rank's loss is its share of a global mean, so the average is the global loss): one
+  // synchronisation per pass, which the non-finite check needs anyway.
   template <class View>
   torch::Tensor sum_losses(Pass pass, const View& view, TaskContext& ctx, PassResult& result) {
     torch::Tensor total;
     double weight_sum = 0;
+    std::vector<std::string> keys;
+    std::vector<torch::Tensor> values;
+    std::vector<std::size_t> task_keys;  // which keys are task losses (checked for finiteness)
     for_each_task([&]<class T, std::size_t I>() {
       if constexpr (std::is_same_v<View, ImageTextView> == (T::pass == Pass::image_text)) {
         if (T::pass != pass || weights_[I] <= 0) return;
         auto out = T::loss(heads_->template get<I>(), *model_, view, ctx);
-        const double value = out.loss.template item<double>();
-        if (!std::isfinite(value))
-          throw Error(Location{"", 0, "tasks." + names_[I]},
-                      "loss is " + std::to_string(value) + " at step " + std::to_string(ctx.step) +
-                          "; no parameter was updated");
-        result.losses[names_[I]] = value;
-        for (const auto& [part, tensor] : out.parts) result.parts[names_[I] + "/" + part] = tensor.template item<double>();
+        task_keys.push_back(keys.size());
+        keys.push_back(names_[I]);
+        values.push_back(out.loss.detach());
+        for (const auto& [part, tensor] : out.parts) keys.push_back(names_[I] + "/" + part), values.push_back(tensor.detach());
         auto weighted = out.loss * weights_[I];
         total = total.defined() ? total + weighted : weighted;
         weight_sum += weights_[I];
       }
     });
     if (config_.train.normalize_pass_weights && weight_sum > 0) total = total / weight_sum;
+    values.push_back(total.detach());
+    for (auto& v : values) v = v.to(torch::kCPU, torch::kDouble).reshape({});
+    auto reported = torch::stack(values);
+    if (auto* comm = dist::current()) {
+      comm->all_reduce_sum(reported);
+      reported /= static_cast<double>(comm->size());
+    }
+    const auto* v = reported.data_ptr<double>();
+    for (auto k : task_keys)
+      if (!std::isfinite(v[k]))
+        throw Error(Location{"", 0, "tasks." + keys[k]},
+                    "loss is " + std::to_string(v[k]) + " at step " + std::to_string(ctx.step) +
+                        "; no parameter was updated");
+    std::size_t next_task = 0;
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      if (next_task < task_keys.size() && task_keys[next_task] == k) {
+        result.losses[keys[k]] = v[k];
+        ++next_task;
+      } else {
+        result.parts[keys[k]] = v[k];
+      }
+    }
+    result.total = v[keys.size()];
     return total;
   }
 
-  void backward(const torch::Tensor& total, PassResult& result) {
+  void backward(const torch::Tensor& total, PassResult& result, Pass pass) {
     result.ran = true;
-    result.total = total.template item<double>();
+    if (reducer_) reducer_->begin(static_cast<int>(pass));
     total.backward();
+    if (reducer_) reducer_->finish();
     ++counters_.backward;
+  }
+
+  // Every rank must run the same networks, since the losses' gathers are collectives: a
+  // modality that this rank's shard lacks but another rank's has joins as absent rows
+  // (present = false), exactly as such rows sit in a single process's whole batch.
+  void agree_on_modalities(Batch& batch) const {
+    auto* comm = dist::current();
+    if (!comm || batch.size() == 0) return;
+    auto flags = torch::tensor({batch.has_text() ? 1 : 0, batch.has_images() ? 1 : 0}, torch::kInt);
+    comm->all_reduce_max(flags);
+    const auto b = batch.size();
+    const auto device = (batch.has_text() ? batch.text_ids : batch.images).device();
+    const auto on = torch::TensorOptions().device(device);
+    if (flags[0].item<int>() && !batch.has_text()) {
+      batch.text_ids = torch::full({b, 1}, special_.pad, on.dtype(torch::kLong));
+      batch.text_mask = torch::zeros({b, 1}, on.dtype(torch::kLong));
+      batch.text_present = torch::zeros({b}, on.dtype(torch::kBool));
+    }
+    if (flags[1].item<int>() && !batch.has_images()) {
+      const auto size = model_->config().image.image_size;
+      batch.images = torch::zeros({b, 3, size, size}, on.dtype(torch::kFloat));
+      batch.image_present = torch::zeros({b}, on.dtype(torch::kBool));
+    }
   }
 
   void update(torch::optim::Optimizer& optimizer) {
@@ -472,6 +554,7 @@ class Step {
   Schedule schedule_;
   data::SpecialTokens special_;
   Teacher teacher_;
+  std::unique_ptr<dist::GradientReducer> reducer_;  // distributed only
   std::array<std::string, task_count> names_;
   std::array<double, task_count> weights_{};
   StepCounters counters_;

@@ -3,6 +3,11 @@
 // loaders (pass A: the catalog's image-text pairs; pass B: cross pairs, kinds balanced), AdamW
 // with the usual weight-decay exclusions, warm-up + cosine learning rate, metrics.jsonl,
 // progress, and checkpoints from which --resume continues step for step.
+//
+// Distributed (a dist::World joined before, so dist::current() is set): train.batch_size and
+// the cross-pair batch are the global batches, each rank's loaders read its shard, rank 0's
+// initial weights are copied to all, the ranks check they run the same recipe and config,
+// they agree on stopping, and rank 0 alone writes metrics, progress and checkpoints.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -20,8 +25,12 @@
 
 #include <commercemm/data/loader.hpp>
 #include <commercemm/data/tokenizers/bpe_trainer.hpp>
+#include <commercemm/dist/communicator.hpp>
+#include <commercemm/dist/consistency.hpp>
+#include <commercemm/dist/environment.hpp>
 #include <commercemm/schedules/schedule.hpp>
 #include <commercemm/train/checkpoint.hpp>
+#include <commercemm/train/device.hpp>
 #include <commercemm/train/lr_schedule.hpp>
 #include <commercemm/train/metrics_log.hpp>
 #include <commercemm/train/progress.hpp>
@@ -93,23 +102,47 @@ class Trainer {
       : config_(with_vocabulary(std::move(config), *tokenizer)),
         tokenizer_(std::move(tokenizer)),
         out_(std::move(out)),
-        checkpoints_(out_ / "checkpoints", config_.train.keep_checkpoints) {
-    apply_threads(config_.train.threads, config_.train.precision);
+        checkpoints_(out_ / "checkpoints", config_.train.keep_checkpoints),
+        device_(resolve_device(config_.train.device)) {
+    auto* comm = dist::current();
+    const int ranks = comm ? comm->size() : 1;
+    apply_threads(config_.train.threads, config_.train.precision, comm ? dist::environment().local_world_size : 1);
     torch::manual_seed(static_cast<std::uint64_t>(config_.train.seed));
-    step_ = std::make_unique<Step<Recipe>>(Model(config_.model), config_, tokenizer_->special_tokens());
+    Model model(config_.model);
+    model->to(device_);
+    step_ = std::make_unique<Step<Recipe>>(model, config_, tokenizer_->special_tokens());
     optimizer_ = make_adamw({step_->model().ptr().get(), step_->heads_ptr().get()}, config_.train.lr,
                             config_.train.weight_decay);
+    auto sharded = [&](std::int64_t rows, const char* key, bool training) {
+      if (rows % ranks != 0)
+        throw Error(Location{"", 0, key}, "the global batch of " + std::to_string(rows) + " does not divide among " +
+                                               std::to_string(ranks) + " ranks (WORLD_SIZE)");
+      auto options = data::loader_options(config_, rows, training);
+      options.shard = comm ? comm->rank() : 0;
+      options.shards = ranks;
+      return options;
+    };
     if (step_->runs(Pass::image_text))
       image_text_ = std::make_unique<data::Loader>(data::image_text_records(train, products_), tokenizer_,
-                                                   data::loader_options(config_, config_.train.batch_size, true));
+                                                   sharded(config_.train.batch_size, "train.batch_size", true));
     if (step_->runs(Pass::cross_pair)) {
       const auto rows = config_.train.cross_pair_batch_size > 0 ? config_.train.cross_pair_batch_size
                                                                 : std::max<std::int64_t>(2, config_.train.batch_size / 2);
-      auto options = data::loader_options(config_, rows, false);
+      auto options = sharded(rows, config_.train.cross_pair_batch_size > 0 ? "train.cross_pair_batch_size"
+                                                                           : "train.batch_size (pass B takes half)", false);
       options.shuffle = true;
       options.drop_last = true;
       auto records = data::balanced_cross_pair_records(train, products_, 0.5, static_cast<std::uint64_t>(config_.train.seed));
       cross_pair_ = std::make_unique<data::Loader>(std::move(records), tokenizer_, options);
+    }
+    if (comm) {
+      // Same recipe (its type), config and vocabulary everywhere; then rank 0's weights.
+      dist::check_same(*comm, "recipe or config",
+                       dist::fingerprint(std::string(typeid(Recipe).name()) + to_json(config_).dump() +
+                                         std::to_string(tokenizer_->vocab_size())));
+      dist::broadcast_from_rank0(*comm, *step_->model());
+      dist::broadcast_from_rank0(*comm, step_->heads());
+      if (auto teacher = step_->teacher_module()) dist::broadcast_from_rank0(*comm, *teacher);
     }
   }
 
@@ -118,6 +151,11 @@ class Trainer {
   Model& model() { return step_->model(); }
   torch::optim::AdamW& optimizer() { return *optimizer_; }
   std::int64_t steps_done() const { return state_.step; }
+  /// Rank 0 writes the run's outputs (every process in a single-process run).
+  bool writes() const { return dist::rank() == 0; }
+  /// Whether the last run() ended early because a rank was asked to stop (SIGINT/SIGTERM).
+  bool stopped() const { return stopped_; }
+  const torch::Device& device() const { return device_; }
   const std::shared_ptr<const data::ByteLevelBpe>& tokenizer() const { return tokenizer_; }
 
   /// Continues from `checkpoint`: weights, optimizer moments, loader positions and RNG.
@@ -142,44 +180,57 @@ class Trainer {
     if (until < 0) until = total;
     until = std::min(until, total);
     const LrSchedule lr{config_.train.lr, config_.train.warmup_steps, total, 0.1};
-    if (!out_.empty()) {
+    const bool write = writes() && !out_.empty();
+    if (write) {
       checkpoints_.remove_stray_temporaries();
       if (!log_.is_open()) log_ = MetricsLog(out_ / "metrics.jsonl", resumed_ ? state_.step : -1);
     }
-    Progress progress("pretrain", total, config_.train.log_every, state_.step);
+    std::optional<Progress> progress;
+    if (writes()) progress.emplace("pretrain", total, config_.train.log_every, state_.step);
+    const auto started_run = std::chrono::steady_clock::now();
+    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_run).count(); };
+    const std::int64_t ranks = dist::world_size();
     std::vector<StepResult> results;
     Window window;
-    while (state_.step < until && !stop_requested().load()) {
+    bool stopping = false;
+    while (state_.step < until && !stopping) {
       const auto started = std::chrono::steady_clock::now();
+      dist::note_step(state_.step);
       std::optional<data::LoaderBatch> a, b;  // absent when no task uses the pass
       if (image_text_) a = next(*image_text_, state_.image_text);
       if (cross_pair_) b = next(*cross_pair_, state_.cross_pair);
+      if (a) a->source = to_device(std::move(a->source), device_);
+      if (b) b->source = to_device(std::move(b->source), device_), b->target = to_device(std::move(b->target), device_);
       const double rate = lr.at(state_.step);
       set_learning_rate(*optimizer_, rate);
       auto result = step_->run(a ? &a->source : nullptr, b ? &b->source : nullptr, b ? &b->target : nullptr,
                                *optimizer_, state_.step);
       ++state_.step;
-      window.add(result, (a ? a->source.size() : 0) + (b ? b->source.size() : 0),
+      // Every rank stops after the same step (a signal may reach them at different times).
+      stopping = dist::any_rank(stop_requested().load());
+      window.add(result, ((a ? a->source.size() : 0) + (b ? b->source.size() : 0)) * ranks,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       const bool checkpoint_now = state_.step % config_.train.checkpoint_every == 0 || state_.step == total;
       if (state_.step % config_.train.log_every == 0 || checkpoint_now) {
-        log_.write(window.record(state_.step, rate, result.draw, progress.elapsed()));
-        progress.update(state_.step, window.note());
+        if (write) log_.write(window.record(state_.step, rate, result.draw, elapsed()));
+        if (progress) progress->update(state_.step, window.note());
         window = Window{};
       }
-      if (checkpoint_now && !out_.empty()) save();
+      if (checkpoint_now && write) save();
       results.push_back(std::move(result));
     }
-    if (stop_requested().load()) {
+    stopped_ = stopping;
+    if (stopping) {
       // Log the steps since the last line, so a stopped run loses none of its curve.
-      if (window.steps > 0) log_.write(window.record(state_.step, lr.at(state_.step - 1), results.back().draw, progress.elapsed()));
-      if (!out_.empty()) save();
+      if (write && window.steps > 0) log_.write(window.record(state_.step, lr.at(state_.step - 1), results.back().draw, elapsed()));
+      if (write) save();
     }
     return results;
   }
 
   /// Writes checkpoints/step-N.pt and last.pt now.
   std::filesystem::path save() {
+    if (!writes()) return {};
     CheckpointParts parts;
     parts.config = &config_;
     parts.tokenizer = tokenizer_.get();
@@ -245,13 +296,14 @@ class Trainer {
   std::shared_ptr<const data::ByteLevelBpe> tokenizer_;
   std::filesystem::path out_;
   CheckpointDirectory checkpoints_;
+  torch::Device device_;
   std::unique_ptr<Step<Recipe>> step_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   data::ProductIndex products_;
   std::unique_ptr<data::Loader> image_text_, cross_pair_;
   TrainState state_;
   MetricsLog log_;
-  bool resumed_ = false;
+  bool resumed_ = false, stopped_ = false;
 };
 
 }  // namespace commercemm::train
