@@ -121,7 +121,7 @@ class Liveness {
       else if (step < step_.load())
         behind += (behind.empty() ? "" : ", ") + std::to_string(r) + " (at step " + std::to_string(step) + ")";
     }
-    if (!dead.empty()) return "lost rank " + dead + ": its heartbeat stopped (the process died or was killed); " + me + cause;
+    if (!dead.empty()) return "lost rank " + dead + ": its heartbeat stopped (the process died, was killed or is frozen); " + me + cause;
     if (!behind.empty()) return "lost rank " + behind + ": it stopped making progress (hung); " + me + cause;
     return "a collective failed on " + me + " with every rank alive" + cause;
   }
