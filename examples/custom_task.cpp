@@ -16,21 +16,28 @@ struct HardestNegativeRetrieval {
   static constexpr cmm::Needs needs{.source = Source::value, .target = Target::value};
   using Head = tk::NoHead;  // no parameters: a fixed margin
   static Head make_head(const cmm::ModelConfig&) { return Head(); }
-  static constexpr double margin = 0.2;
+  // Its hyper-parameter, set in TOML as [tasks.hardest_image_multimodal] margin = 0.3 (an
+  // unknown key there is an error, like anywhere in a config).
+  struct Options {
+    double margin = 0.2;
+    template <class F> friend void visit_fields(Options& o, F&& f) { f("margin", o.margin); }
+  };
 
   template <class ModelImpl>
-  static cmm::losses::LossOutput loss(Head&, ModelImpl&, const cmm::CrossPairView& view, cmm::TaskContext&) {
+  static cmm::losses::LossOutput loss(Head&, ModelImpl&, const cmm::CrossPairView& view, cmm::TaskContext&,
+                                      const Options& options) {
     const auto& q = view.source_embeddings.get(Source::value);
     const auto& k = view.target_embeddings.get(Target::value);
     const auto rows = tk::rows_with(*view.source, Source::value);
-    if (!q.defined() || !k.defined() || !rows.any().template item<bool>()) return {torch::zeros({}, torch::requires_grad()), {}, {}};
+    if (!q.defined() || !k.defined() || !cmm::dist::any_rank(rows.any().template item<bool>()))
+      return {torch::zeros({}, torch::requires_grad()), {}, {}};
     const auto sim = torch::matmul(q, k.t());                       // [B, B]
     const auto positive = sim.diagonal().unsqueeze(1);              // [B, 1]
     const auto same = view.source->product_ids.unsqueeze(1).eq(view.target->product_ids.unsqueeze(0));
     const auto hardest = sim.masked_fill(same, -2.0).amax(1, true); // the closest other product
-    const auto hinge = (margin + hardest - positive).clamp_min(0).squeeze(1);
+    const auto hinge = (options.margin + hardest - positive).clamp_min(0).squeeze(1);
     const auto w = rows.to(hinge.dtype());
-    return {(hinge * w).sum() / w.sum().clamp_min(1.0), sim, {}};
+    return {cmm::dist::global_mean((hinge * w).sum(), w.sum()), sim, {}};  // over every rank's rows
   }
 };
 static_assert(tk::Task<HardestNegativeRetrieval<cmm::Image, cmm::Multimodal>>);

@@ -74,6 +74,24 @@ for how in KILL STOP; do
   grep -q "\[rank 0\] error: dist: lost rank 1" "$run/fault_$how.0.log" || fail "rank 0's error does not name rank 1"
 done
 
+echo "== SIGTERM to torchrun: every rank stops after the same step and rank 0 checkpoints it"
+"$torchrun" --no_python --nproc_per_node 2 --redirects 1 --tee 1 --master_port "$(free_port)" "$app" pretrain \
+  $long --set train.log_every=1 --set train.checkpoint_every=100000 --out "$run/term" > "$run/term.log" 2>&1 &
+tpid=$!
+for _ in $(seq 1 600); do [ -s "$run/term/metrics.jsonl" ] && break; sleep 0.2; done
+kill -TERM "$tpid"
+set +e
+timeout 60 tail --pid "$tpid" -f /dev/null
+wait "$tpid"
+set -e
+grep -q "stopped at step" "$run/term.log" || { tail -20 "$run/term.log"; fail "rank 0 did not report a clean stop"; }
+[ -f "$run/term/checkpoints/last.pt" ] || fail "no checkpoint after SIGTERM"
+stopped=$(sed -n 's/.*stopped at step \([0-9]*\).*/\1/p' "$run/term.log" | head -1)
+last=$(tail -1 "$run/term/metrics.jsonl" | python3 -c 'import json, sys; print(json.load(sys.stdin)["step"])')
+[ "$stopped" = "$last" ] || fail "stopped at step $stopped but metrics.jsonl ends at step $last"
+"$app" pretrain --resume --out "$run/term" --set train.steps=$((stopped + 2)) > "$run/term_resume.log"
+grep -q "resuming at step $stopped" "$run/term_resume.log" || fail "the checkpoint is not at step $stopped"
+
 echo "== a rank started with another config: both exit with a clear error"
 start_ranks "$long --set train.lr=1e-3 --out $run/mismatch" "$run/mismatch" "$long --set train.lr=2e-3 --out $run/mismatch_1"
 set +e

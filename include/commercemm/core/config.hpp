@@ -6,6 +6,7 @@
 #include <string>
 
 #include <commercemm/core/model_config.hpp>
+#include <commercemm/core/options.hpp>
 
 namespace commercemm {
 
@@ -64,9 +65,12 @@ struct EvalConfig {
   std::int64_t fashion_mnist_test = 1000;   ///< Fashion-MNIST test images scored
 };
 
-/// One [tasks.<name>] table; weight 0 switches a compiled-in task off at run time.
+/// One [tasks.<name>] table; weight 0 switches a compiled-in task off at run time. Every other
+/// key is one of the task's hyper-parameters, checked against the recipe's task when the
+/// training step is built (core/options.hpp).
 struct TaskConfig {
   double weight = 1.0;
+  OptionTable options;
 };
 
 struct Config {
@@ -77,6 +81,9 @@ struct Config {
   EvalConfig eval;
   DistConfig dist;
   std::map<std::string, TaskConfig> tasks;  ///< keyed by snake_case task name ("itc", ...)
+  /// [schedule]: the modality-randomization schedule's options (split_weights, drop_text,
+  /// drop_image, two_tower_start, two_tower_end), checked against the recipe's schedule.
+  OptionTable schedule;
 };
 
 template <class F> void visit_fields(DataConfig& c, F&& f) {
@@ -102,7 +109,6 @@ template <class F> void visit_fields(EvalConfig& c, F&& f) {
   f("search", c.search); f("batch_size", c.batch_size); f("fusion_split", c.fusion_split);
   f("fashion_mnist_train", c.fashion_mnist_train); f("fashion_mnist_test", c.fashion_mnist_test);
 }
-template <class F> void visit_fields(TaskConfig& c, F&& f) { f("weight", c.weight); }
 
 inline void validate(const Config& c, const std::string& file = "") {
   validate(c.model, file);

@@ -22,35 +22,6 @@ namespace detail {
 template <class T>
 concept ConfigStruct = requires(T& t) { visit_fields(t, [](const char*, auto&) {}); };
 
-inline std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1u : 0u)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
-/// " (did you mean 'width'?)" when a valid key is close to `key`, else the list of valid keys.
-inline std::string suggest(const std::string& key, const std::vector<std::string>& valid) {
-  std::string best;
-  std::size_t best_distance = 3;  // farther than 2 edits is not a typo
-  for (const auto& v : valid) {
-    const auto d = edit_distance(key, v);
-    if (d < best_distance) best_distance = d, best = v;
-  }
-  if (!best.empty()) return " (did you mean '" + best + "'?)";
-  std::string all;
-  for (const auto& v : valid) all += (all.empty() ? "" : ", ") + v;
-  return " (valid keys: " + all + ")";
-}
-
 class TomlReader {
  public:
   explicit TomlReader(std::string file) : file_(std::move(file)) {}
@@ -91,6 +62,29 @@ class TomlReader {
   template <ConfigStruct S> void read_value(const toml::node& node, S& out, const std::string& key) {
     if (!node.is_table()) fail(node, key, "expected a table, got " + type_name(node));
     read_table(*node.as_table(), out, key + ".");
+  }
+
+  /// A table whose keys the recipe checks later: each value kept with where it was written.
+  void read_options(const toml::node& node, OptionTable& out, const std::string& key,
+                    const std::vector<std::string>& typed = {}) {
+    if (!node.is_table()) fail(node, key, "expected a table, got " + type_name(node));
+    for (auto&& [name, value] : *node.as_table()) {
+      const std::string k(name.str());
+      if (std::find(typed.begin(), typed.end(), k) != typed.end()) continue;
+      out[k] = Option{to_json(value, key + "." + k), Location{file_, static_cast<std::int64_t>(value.source().begin.line), ""}};
+    }
+  }
+  nlohmann::json to_json(const toml::node& node, const std::string& key) {
+    if (node.is_boolean()) return node.as_boolean()->get();
+    if (node.is_integer()) return node.as_integer()->get();
+    if (node.is_floating_point()) return node.as_floating_point()->get();
+    if (node.is_string()) return node.as_string()->get();
+    if (node.is_array()) {
+      auto out = nlohmann::json::array();
+      for (const auto& element : *node.as_array()) out.push_back(to_json(element, key));
+      return out;
+    }
+    fail(node, key, "expected a number, a string, true/false or an array, got " + type_name(node));
   }
 
   [[noreturn]] void fail(const toml::node& node, const std::string& key, const std::string& what) const {
@@ -137,10 +131,17 @@ inline void apply_toml(const toml::table& doc, Config& config, TomlReader& reade
       reader.read_value(node, config.dist, "dist");
     } else if (name == "tasks") {
       if (!node.is_table()) reader.fail(node, "tasks", "expected a table of [tasks.<name>] tables");
-      for (auto&& [task, table] : *node.as_table())
-        reader.read_value(table, config.tasks[std::string(task.str())], "tasks." + std::string(task.str()));
+      for (auto&& [task, table] : *node.as_table()) {
+        const std::string key = "tasks." + std::string(task.str());
+        auto& entry = config.tasks[std::string(task.str())];
+        if (!table.is_table()) reader.fail(table, key, "expected a table");
+        if (const auto* weight = table.as_table()->get("weight")) reader.read_value(*weight, entry.weight, key + ".weight");
+        reader.read_options(table, entry.options, key, {"weight"});
+      }
+    } else if (name == "schedule") {
+      reader.read_options(node, config.schedule, "schedule");
     } else {
-      reader.fail(node, name, "unknown table" + suggest(name, {"model", "data", "train", "finetune", "eval", "dist", "tasks"}));
+      reader.fail(node, name, "unknown table" + suggest(name, {"model", "data", "train", "finetune", "eval", "dist", "tasks", "schedule"}));
     }
   }
 }
@@ -210,7 +211,11 @@ inline nlohmann::json to_json(Config config) {
   j["eval"] = detail::to_json(config.eval);
   j["dist"] = detail::to_json(config.dist);
   j["tasks"] = nlohmann::json::object();
-  for (auto& [name, task] : config.tasks) j["tasks"][name] = detail::to_json(task);
+  for (auto& [name, task] : config.tasks) {
+    j["tasks"][name] = to_json(task.options);
+    j["tasks"][name]["weight"] = task.weight;
+  }
+  if (!config.schedule.empty()) j["schedule"] = to_json(config.schedule);
   return j;
 }
 inline nlohmann::json to_json(ModelConfig config) { return detail::to_json(config); }
@@ -243,8 +248,22 @@ inline Config config_from_json(const nlohmann::json& j) {
   if (j.contains("finetune")) detail::from_json(j["finetune"], config.finetune, "finetune.");
   if (j.contains("eval")) detail::from_json(j["eval"], config.eval, "eval.");
   if (j.contains("dist")) detail::from_json(j["dist"], config.dist, "dist.");
+  const Location from_checkpoint{"<config json>", 0, ""};
   if (j.contains("tasks"))
-    for (const auto& [name, task] : j["tasks"].items()) detail::from_json(task, config.tasks[name], "tasks." + name + ".");
+    for (const auto& [name, task] : j["tasks"].items()) {
+      auto& entry = config.tasks[name];
+      for (const auto& [key, value] : task.items()) {
+        if (key != "weight") {
+          entry.options[key] = Option{value, from_checkpoint};
+        } else if (!value.is_number()) {
+          throw Error(Location{"<config json>", 0, "tasks." + name + ".weight"}, "expected a number");
+        } else {
+          entry.weight = value.get<double>();
+        }
+      }
+    }
+  if (j.contains("schedule"))
+    for (const auto& [key, value] : j["schedule"].items()) config.schedule[key] = Option{value, from_checkpoint};
   validate(config, "<config json>");
   return config;
 }

@@ -35,6 +35,7 @@
 #include <commercemm/data/image.hpp>
 #include <commercemm/data/manifest.hpp>
 #include <commercemm/data/tokenizer.hpp>
+#include <commercemm/dist/environment.hpp>
 
 namespace commercemm::data {
 
@@ -276,7 +277,7 @@ class Loader {
     for (const auto& [path, message] : built.bad) {
       ++stats_.skipped;
       stats_.skipped_files.push_back(path);
-      std::cerr << "warning: skipping a record: " << message << "\n";
+      std::cerr << dist::rank_prefix() << "warning: skipping a record: " << message << "\n";
     }
     stats_.records += built.records;
     if (stats_.skipped > options_.max_skipped)

@@ -104,13 +104,15 @@ inline bool any_rank(bool flag) {
 inline torch::Tensor global_mean(const torch::Tensor& local_sum, const torch::Tensor& local_count) {
   auto* comm = current();
   if (!comm) return local_sum / local_count.to(local_sum.scalar_type()).clamp_min(1.0);
-  auto total = local_count.detach().to(torch::kCPU, torch::kDouble).reshape({1}).clone();
+  // The count stays a tensor (no host synchronisation on a GPU backend).
+  auto total = local_count.detach().to(torch::kDouble).reshape({1}).clone();
   comm->all_reduce_sum(total);
-  const double count = std::max(total.item<double>(), 1.0);
-  return local_sum * (static_cast<double>(comm->size()) / count);
+  const auto scale =
+      (static_cast<double>(comm->size()) / total.clamp_min(1.0)).reshape({}).to(local_sum.device(), local_sum.scalar_type());
+  return local_sum * scale;
 }
 inline torch::Tensor global_mean(const torch::Tensor& local_sum, std::int64_t local_count) {
-  return global_mean(local_sum, torch::tensor(static_cast<double>(local_count), torch::kDouble));
+  return global_mean(local_sum, torch::tensor(static_cast<double>(local_count), torch::TensorOptions(torch::kDouble)));
 }
 
 }  // namespace commercemm::dist

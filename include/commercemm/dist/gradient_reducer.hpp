@@ -31,9 +31,11 @@ namespace commercemm::dist {
 
 class GradientReducer {
  public:
-  GradientReducer(std::vector<torch::Tensor> parameters, Communicator& comm,
+  GradientReducer(const std::vector<torch::Tensor>& parameters, Communicator& comm,
                   std::int64_t bucket_bytes = 25ll << 20)
-      : params_(std::move(parameters)), comm_(comm) {
+      : comm_(comm) {
+    for (auto& p : parameters)
+      if (p.requires_grad()) params_.push_back(p);  // frozen parameters have no gradient to average
     const auto n = params_.size();
     bucket_of_.resize(n);
     offset_of_.resize(n);

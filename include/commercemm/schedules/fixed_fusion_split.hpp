@@ -18,6 +18,8 @@ class FixedFusionSplit {
                 "modality alone.");
 
  public:
+  /// The [schedule] keys it reads: none (the split is in the type).
+  static std::vector<std::string> option_keys() { return {}; }
   explicit FixedFusionSplit(const ScheduleOptions& options) {
     detail::check_depth(options.depth);
     if (S > options.depth)

@@ -18,6 +18,8 @@ namespace commercemm::schedules {
 /// cheap, cacheable two-tower split that serving will use (or the reverse, with start > end).
 class LinearSplitRamp {
  public:
+  /// The [schedule] keys it reads.
+  static std::vector<std::string> option_keys() { return {"two_tower_start", "two_tower_end"}; }
   explicit LinearSplitRamp(const ScheduleOptions& options)
       : depth_(options.depth),
         seed_(options.seed),

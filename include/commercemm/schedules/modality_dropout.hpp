@@ -15,6 +15,12 @@ namespace commercemm::schedules {
 template <Schedule Base>
 class ModalityDropout {
  public:
+  /// The [schedule] keys it reads: Base's and the two shares.
+  static std::vector<std::string> option_keys() {
+    auto keys = detail::option_keys_of<Base>();
+    keys.insert(keys.end(), {"drop_text", "drop_image"});
+    return keys;
+  }
   explicit ModalityDropout(const ScheduleOptions& options)
       : base_(options), drop_text_(options.drop_text), drop_image_(options.drop_image) {
     detail::check_drop_shares(drop_text_, drop_image_);

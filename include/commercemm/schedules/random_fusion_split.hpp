@@ -16,6 +16,8 @@ namespace commercemm::schedules {
 /// split after training. Weight the end points to favour the deep-fusion or two-tower uses.
 class RandomFusionSplit {
  public:
+  /// The [schedule] keys it reads.
+  static std::vector<std::string> option_keys() { return {"split_weights"}; }
   explicit RandomFusionSplit(const ScheduleOptions& options) : seed_(options.seed) {
     detail::check_depth(options.depth);
     const auto n = static_cast<std::size_t>(options.depth + 1);

@@ -30,6 +30,12 @@ struct ScheduleOptions {
   double two_tower_end = 1.0;    ///< LinearSplitRamp: P(split == depth) from total_steps on
 };
 
+/// The fields a [schedule] table may set (the others come from [model] and [train]).
+template <class F> void visit_fields(ScheduleOptions& o, F&& f) {
+  f("split_weights", o.split_weights); f("drop_text", o.drop_text); f("drop_image", o.drop_image);
+  f("two_tower_start", o.two_tower_start); f("two_tower_end", o.two_tower_end);
+}
+
 /// One step's decision.
 struct Draw {
   FusionSplit split;
@@ -38,7 +44,9 @@ struct Draw {
 };
 
 /// A schedule is a copyable type, constructible from ScheduleOptions (it validates them there
-/// and throws commercemm::Error naming the field at fault), with `Draw draw(step) const`.
+/// and throws commercemm::Error naming the field at fault), with `Draw draw(step) const`, and
+/// `static std::vector<std::string> option_keys()` naming the ScheduleOptions fields it reads
+/// (a [schedule] key outside them is an error; a schedule without the member reads none).
 /// A draw is a pure function of (options, step): randomness comes from hashing (seed, step),
 /// never from state advanced by earlier calls, so a resumed run draws exactly what the
 /// uninterrupted run would have.
@@ -50,6 +58,10 @@ concept Schedule =
     };
 
 namespace detail {
+template <class S> std::vector<std::string> option_keys_of() {
+  if constexpr (requires { S::option_keys(); }) return S::option_keys();
+  else return {};
+}
 
 // The streams and the hash live in core/random.hpp; these names keep the schedules short.
 inline constexpr random::Stream kSplitStream = random::Stream::fusion_split;
@@ -90,6 +102,12 @@ inline torch::Tensor presence(const torch::Tensor& mask, std::int64_t rows, cons
 
 }  // namespace detail
 
+/// What apply_modality_dropout did: rows that lost their text or their image.
+struct Dropped {
+  std::int64_t text = 0, image = 0;
+  std::int64_t eligible = 0;  ///< rows that had both modalities (only those lose one)
+};
+
 /// Drops text from a share `draw.drop_text` and images from a share `draw.drop_image` of the
 /// rows of `source` that have both modalities, by clearing `text_present` / `image_present`
 /// (the content stays; consumers read the masks). A row that already lacks a modality keeps
@@ -97,11 +115,12 @@ inline torch::Tensor presence(const torch::Tensor& mask, std::int64_t rows, cons
 /// in the global batch: source.sample_index[i], or i when that is undefined), so a batch is
 /// dropped identically on a rerun and on any number of processes. Leaves the batch untouched
 /// when nothing is dropped.
-inline void apply_modality_dropout(Batch& source, const Draw& draw, std::uint64_t seed,
-                                   std::int64_t step) {
+inline Dropped apply_modality_dropout(Batch& source, const Draw& draw, std::uint64_t seed,
+                                      std::int64_t step) {
   detail::check_drop_shares(draw.drop_text, draw.drop_image);
-  if (draw.drop_text == 0.0 && draw.drop_image == 0.0) return;
-  if (!source.has_text() || !source.has_images()) return;  // no row has both modalities
+  Dropped dropped;
+  if (draw.drop_text == 0.0 && draw.drop_image == 0.0) return dropped;
+  if (!source.has_text() || !source.has_images()) return dropped;  // no row has both modalities
   const std::int64_t rows = source.size();
   auto text = detail::presence(source.text_present, rows, "text_present");
   auto image = detail::presence(source.image_present, rows, "image_present");
@@ -111,20 +130,24 @@ inline void apply_modality_dropout(Batch& source, const Draw& draw, std::uint64_
   bool changed = false;
   for (std::int64_t i = 0; i < rows; ++i) {
     if (!text_a[i] || !image_a[i]) continue;
+    ++dropped.eligible;
     // One uniform per row decides both, so the two drops are disjoint by construction.
     const double u =
         detail::uniform(seed, step, detail::kDropoutStream, static_cast<std::uint64_t>(index[static_cast<std::size_t>(i)]));
     if (u < draw.drop_text) {
       text_a[i] = false;
       changed = true;
+      ++dropped.text;
     } else if (u < draw.drop_text + draw.drop_image) {
       image_a[i] = false;
       changed = true;
+      ++dropped.image;
     }
   }
-  if (!changed) return;
+  if (!changed) return dropped;
   source.text_present = text.to(source.text_ids.device());
   source.image_present = image.to(source.images.device());
+  return dropped;
 }
 
 /// {"split": s, "drop_text": x, "drop_image": y}, for per-step logs.

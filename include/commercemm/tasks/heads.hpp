@@ -21,21 +21,27 @@ class NoHeadImpl : public torch::nn::Cloneable<NoHeadImpl> {
 };
 TORCH_MODULE(NoHead);
 
-/// A contrastive task's learnable temperature, CLIP style: the log of the inverse temperature
-/// is learned and clamped so the temperature never drops below 0.01 (logits stay bounded).
+/// A contrastive task's temperature, CLIP style: the log of the inverse temperature is learned
+/// and clamped so the temperature never drops below `minimum` (logits stay bounded), or fixed
+/// (`learned` false: the parameter does not require a gradient and no optimizer moves it).
 class TemperatureImpl : public torch::nn::Cloneable<TemperatureImpl> {
  public:
-  explicit TemperatureImpl(double initial = 0.07) : initial_(initial) { reset(); }
+  explicit TemperatureImpl(double initial = 0.07, bool learned = true, double minimum = 0.01)
+      : initial_(initial), learned_(learned), minimum_(minimum) {
+    reset();
+  }
   void reset() override {
-    log_inverse = register_parameter("log_inverse", torch::tensor(std::log(1.0 / initial_)));
+    log_inverse = register_parameter("log_inverse", torch::tensor(std::log(1.0 / initial_)), learned_);
   }
   /// [] the temperature.
-  torch::Tensor forward() const { return 1.0 / log_inverse.clamp_max(std::log(100.0)).exp(); }
+  torch::Tensor forward() const { return 1.0 / log_inverse.clamp_max(std::log(1.0 / minimum_)).exp(); }
 
   torch::Tensor log_inverse;
 
  private:
   double initial_;
+  bool learned_;
+  double minimum_;
 };
 TORCH_MODULE(Temperature);
 

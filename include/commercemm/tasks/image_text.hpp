@@ -1,10 +1,13 @@
 #pragma once
 // The five pass-A tasks (DESIGN section 4): MLM, MIM-kl, MIM-fr, ITC and ITM.
+#include <cmath>
+#include <cstdint>
 #include <string>
 
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
+#include <commercemm/core/error.hpp>
 #include <commercemm/dist/all_gather.hpp>
 #include <commercemm/losses/contrastive.hpp>
 #include <commercemm/losses/distillation.hpp>
@@ -27,15 +30,57 @@ namespace detail {
 inline torch::Tensor at_positions(const torch::Tensor& tokens, const torch::Tensor& mask) {
   return tokens.narrow(1, 1, tokens.size(1) - 1).index({mask});
 }
+
+inline void require(bool ok, const std::string& key, const std::string& what) {
+  if (!ok) throw Error(Location{"", 0, key}, what);
+}
+inline void require_share(double p, const std::string& key) {
+  require(std::isfinite(p) && p >= 0.0 && p <= 1.0, key, "must be in [0, 1], got " + std::to_string(p));
+}
 }  // namespace detail
 
+/// The hyper-parameters of a contrastive task's temperature ([tasks.itc], [tasks.retrieval_*]).
+struct TemperatureOptions {
+  double temperature = 0.07;      ///< initial value (CLIP, ALBEF)
+  bool learn_temperature = true;  ///< learned (clamped below by min_temperature) or fixed
+  double min_temperature = 0.01;  ///< floor of a learned temperature: logits stay bounded
+};
+template <class F> void visit_fields(TemperatureOptions& o, F&& f) {
+  f("temperature", o.temperature); f("learn_temperature", o.learn_temperature); f("min_temperature", o.min_temperature);
+}
+inline void check(const TemperatureOptions& o, const std::string& task) {
+  detail::require(o.min_temperature > 0, "tasks." + task + ".min_temperature", "must be positive");
+  detail::require(o.temperature >= o.min_temperature, "tasks." + task + ".temperature",
+                  "must be at least min_temperature (" + std::to_string(o.min_temperature) + ")");
+}
+inline Temperature make_temperature(const TemperatureOptions& o) {
+  return Temperature(o.temperature, o.learn_temperature, o.min_temperature);
+}
+
 /// Masked language modelling: 15% of the text tokens masked (80% [MASK], 10% random, 10%
-/// kept), predicted from the fused text tokens; output layer tied to the token embedding.
+/// kept; [tasks.mlm] mask_prob, mask_token_share, random_token_share), predicted from the
+/// fused text tokens; output layer tied to the token embedding.
 struct MLM {
   static std::string name() { return "mlm"; }
   static constexpr Pass pass = Pass::image_text;
   static constexpr Needs needs{.mask_text = true, .fusion = true};
   using Head = MlmHead;
+  struct Options {
+    double mask_prob = 0.15;          ///< share of the text tokens chosen
+    double mask_token_share = 0.8;    ///< of those: replaced by [MASK]
+    double random_token_share = 0.1;  ///< of those: replaced by a random token (the rest kept)
+    template <class F> friend void visit_fields(Options& o, F&& f) {
+      f("mask_prob", o.mask_prob); f("mask_token_share", o.mask_token_share); f("random_token_share", o.random_token_share);
+    }
+  };
+  static void check(const Options& o) {
+    detail::require_share(o.mask_prob, "tasks.mlm.mask_prob");
+    detail::require_share(o.mask_token_share, "tasks.mlm.mask_token_share");
+    detail::require_share(o.random_token_share, "tasks.mlm.random_token_share");
+    detail::require(o.mask_token_share + o.random_token_share <= 1.0, "tasks.mlm.random_token_share",
+                    "mask_token_share + random_token_share must be <= 1");
+  }
+  static TokenMasking token_masking(const Options& o) { return {o.mask_prob, o.mask_token_share, o.random_token_share}; }
   static Head make_head(const ModelConfig& c) { return Head(c.fusion.width, c.text.width, c.text.vocab_size); }
 
   template <class ModelImpl>
@@ -54,28 +99,60 @@ struct MLM {
 ///   MIM<losses::FeatureRegression>  the teacher's feature itself, squared error: "mim_fr"
 /// Teacher: teachers::StopGradient (default) or teachers::Ema<M>; every MIM task of a recipe
 /// must use the same one, since the planner computes the teacher once.
+/// [tasks.mim_fr]: the share of masked patches.
+struct MimFrOptions {
+  double mask_ratio = 0.4;
+  template <class F> friend void visit_fields(MimFrOptions& o, F&& f) { f("mask_ratio", o.mask_ratio); }
+};
+/// [tasks.mim_kl]: the share of masked patches, the prototypes and DINO's temperatures.
+struct MimKlOptions {
+  double mask_ratio = 0.4;
+  std::int64_t prototypes = 256;      ///< K visual prototypes
+  double student_temperature = 0.1;
+  double teacher_temperature = 0.04;  ///< sharper than the student's (DINO)
+  double center_momentum = 0.9;       ///< running mean that centres the teacher's logits
+  template <class F> friend void visit_fields(MimKlOptions& o, F&& f) {
+    f("mask_ratio", o.mask_ratio); f("prototypes", o.prototypes); f("student_temperature", o.student_temperature);
+    f("teacher_temperature", o.teacher_temperature); f("center_momentum", o.center_momentum);
+  }
+};
+
 template <class Loss, class TeacherT = teachers::StopGradient>
 struct MIM {
   static_assert(std::is_same_v<Loss, losses::KL> || std::is_same_v<Loss, losses::FeatureRegression>,
                 "tasks::MIM<Loss>: Loss is losses::KL (MIM-kl) or losses::FeatureRegression (MIM-fr)");
   static constexpr bool is_kl = std::is_same_v<Loss, losses::KL>;
   using Teacher = TeacherT;
-  static constexpr double mask_ratio = 0.4;
+  using Options = std::conditional_t<is_kl, MimKlOptions, MimFrOptions>;
 
   static std::string name() { return is_kl ? "mim_kl" : "mim_fr"; }
   static constexpr Pass pass = Pass::image_text;
   static constexpr Needs needs{.mask_image = true, .teacher = true, .fusion = true};
   using Head = std::conditional_t<is_kl, MimKlHead, torch::nn::Linear>;
-  static Head make_head(const ModelConfig& c) { return Head(c.fusion.width, c.image.width); }
+  static void check(const Options& o) {
+    detail::require(o.mask_ratio > 0.0 && o.mask_ratio < 1.0, "tasks." + name() + ".mask_ratio", "must be in (0, 1)");
+    if constexpr (is_kl) {
+      detail::require(o.prototypes >= 2, "tasks.mim_kl.prototypes", "must be at least 2");
+      detail::require(o.student_temperature > 0, "tasks.mim_kl.student_temperature", "must be positive");
+      detail::require(o.teacher_temperature > 0, "tasks.mim_kl.teacher_temperature", "must be positive");
+      detail::require_share(o.center_momentum, "tasks.mim_kl.center_momentum");
+    }
+  }
+  static double patch_mask_ratio(const Options& o) { return o.mask_ratio; }
+  static Head make_head(const ModelConfig& c, const Options& o) {
+    if constexpr (is_kl) return Head(c.fusion.width, c.image.width, o.prototypes);
+    else return Head(c.fusion.width, c.image.width);
+  }
 
   template <class ModelImpl>
-  static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&) {
+  static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&, const Options& o) {
     const auto student = detail::at_positions(view.fused.image.tokens, view.patch_mask);
     const auto teacher = detail::at_positions(view.teacher.tokens, view.patch_mask);
     if constexpr (is_kl) {
       const auto teacher_logits = head->teacher_logits(teacher);
-      auto out = losses::kl_distillation(head->student(student), teacher_logits, head->center);
-      head->update_center(teacher_logits);
+      auto out = losses::kl_distillation(head->student(student), teacher_logits, head->center,
+                                         {o.student_temperature, o.teacher_temperature});
+      head->update_center(teacher_logits, o.center_momentum);
       return out;
     } else {
       return losses::feature_regression(head(student), teacher);
@@ -91,10 +168,12 @@ struct ITC {
   static constexpr Pass pass = Pass::image_text;
   static constexpr Needs needs{.embeddings = true};
   using Head = Temperature;
-  static Head make_head(const ModelConfig&) { return Head(0.07); }
+  using Options = TemperatureOptions;
+  static void check(const Options& o) { tasks::check(o, name()); }
+  static Head make_head(const ModelConfig&, const Options& o) { return make_temperature(o); }
 
   template <class ModelImpl>
-  static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&) {
+  static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&, const Options&) {
     const auto& products = view.batch->product_ids;
     auto out = losses::symmetric_info_nce(view.image_embedding, view.text_embedding, head->forward(),
                                           {products, products, {}}, Gather{});
@@ -113,10 +192,17 @@ struct ITM {
   static constexpr Pass pass = Pass::image_text;
   static constexpr Needs needs{.embeddings = true, .fusion = true};
   using Head = torch::nn::Linear;
+  struct Options {
+    double negative_temperature = 0.07;  ///< Hard: negatives drawn by softmax(similarity / this)
+    template <class F> friend void visit_fields(Options& o, F&& f) { f("negative_temperature", o.negative_temperature); }
+  };
+  static void check(const Options& o) {
+    detail::require(o.negative_temperature > 0, "tasks.itm.negative_temperature", "must be positive");
+  }
   static Head make_head(const ModelConfig& c) { return Head(c.fusion.width, 1); }
 
   template <class ModelImpl>
-  static FusionRequest prepare(Head&, ModelImpl&, const ImageTextView& view, TaskContext& ctx) {
+  static FusionRequest prepare(Head&, ModelImpl&, const ImageTextView& view, TaskContext& ctx, const Options& o) {
     // Candidates are the whole global batch: every rank's embeddings and products.
     const auto texts = dist::gather_rows(view.text_embedding.detach());
     const auto images = dist::gather_rows(view.image_embedding.detach()).all;
@@ -126,8 +212,10 @@ struct ITM {
     const auto allowed = negatives::allowed(rows, texts.all.size(0), view.batch->product_ids, products);
     const auto image_to_text = torch::matmul(view.image_embedding.detach(), texts.all.t());  // [b, B]
     const auto text_to_image = torch::matmul(view.text_embedding.detach(), images.t());      // [b, B]
-    const auto text_for_image = Negatives::sample(image_to_text, allowed, ctx.keys.uniforms(random::Stream::itm_text));
-    const auto image_for_text = Negatives::sample(text_to_image, allowed, ctx.keys.uniforms(random::Stream::itm_image));
+    const auto text_for_image =
+        Negatives::sample(image_to_text, allowed, ctx.keys.uniforms(random::Stream::itm_text), o.negative_temperature);
+    const auto image_for_text =
+        Negatives::sample(text_to_image, allowed, ctx.keys.uniforms(random::Stream::itm_image), o.negative_temperature);
     const auto a = text_for_image.ge(0), c = image_for_text.ge(0);
     const auto device = view.image_embedding.device();
     return {torch::cat({text_for_image.index({a}), rows.index({c})}).to(device),
@@ -135,7 +223,7 @@ struct ITM {
   }
 
   template <class ModelImpl>
-  static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&) {
+  static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&, const Options&) {
     const auto& negatives = view.requested_fused(name());
     const auto logits = head(torch::cat({view.fused.pooled, negatives.pooled})).squeeze(-1);
     auto labels = torch::zeros({logits.size(0)}, logits.options().dtype(torch::kLong));

@@ -1,6 +1,7 @@
 #pragma once
 // Negative-sampling policies for ITM. A policy provides
-//   static torch::Tensor sample(similarity [R, C], allowed [R, C] bool, uniforms [R] in [0, 1))
+//   static torch::Tensor sample(similarity [R, C], allowed [R, C] bool, uniforms [R] in [0, 1),
+//                               double temperature)
 //     -> [R] int64: for row r, a column c to pair with it as a negative, or -1 when no column
 //        may be one (every other item is the same product).
 // Columns are the whole global batch (every rank's items), rows this rank's; `allowed` (see
@@ -9,7 +10,8 @@
 // by (seed, step, global index) (core/sample_keys.hpp), so a distributed run and a single
 // process pick the same negatives.
 //
-//   negatives::Hard    c drawn in proportion to softmax(similarity / 0.07) (ALBEF): negatives
+//   negatives::Hard    c drawn in proportion to softmax(similarity / temperature) (ALBEF's
+//                      0.07 by default, [tasks.itm] negative_temperature): negatives
 //                      the model finds hard to tell apart. NaN or all-zero weights fall back
 //                      to uniform over the allowed columns.
 //   negatives::Random  c uniform over the allowed columns (the ablation).
@@ -68,16 +70,16 @@ inline torch::Tensor draw(torch::Tensor weights, const torch::Tensor& ok, const 
 
 struct Hard {
   static torch::Tensor sample(const torch::Tensor& similarity, const torch::Tensor& allowed,
-                              const std::vector<double>& uniforms) {
+                              const std::vector<double>& uniforms, double temperature = 0.07) {
     const auto s = similarity.detach().to(torch::kCPU, torch::kFloat);
-    const auto logits = (s / 0.07).masked_fill(allowed.logical_not(), -1e9);
+    const auto logits = (s / temperature).masked_fill(allowed.logical_not(), -1e9);
     return detail::draw(torch::softmax(logits, 1), allowed, uniforms);
   }
 };
 
 struct Random {
   static torch::Tensor sample(const torch::Tensor& /*similarity*/, const torch::Tensor& allowed,
-                              const std::vector<double>& uniforms) {
+                              const std::vector<double>& uniforms, double /*temperature*/ = 0.07) {
     return detail::draw(allowed.to(torch::kDouble), allowed, uniforms);
   }
 };

@@ -12,6 +12,7 @@
 #include <commercemm/dist/communicator.hpp>
 #include <commercemm/losses/contrastive.hpp>
 #include <commercemm/tasks/heads.hpp>
+#include <commercemm/tasks/image_text.hpp>
 #include <commercemm/tasks/task.hpp>
 
 namespace commercemm::tasks {
@@ -35,10 +36,12 @@ struct Retrieval {
   static constexpr Pass pass = Pass::cross_pair;
   static constexpr Needs needs{.source = Source::value, .target = Target::value};
   using Head = Temperature;
-  static Head make_head(const ModelConfig&) { return Head(0.07); }
+  using Options = TemperatureOptions;
+  static void check(const Options& o) { tasks::check(o, name()); }
+  static Head make_head(const ModelConfig&, const Options& o) { return make_temperature(o); }
 
   template <class ModelImpl>
-  static losses::LossOutput loss(Head& head, ModelImpl&, const CrossPairView& view, TaskContext&) {
+  static losses::LossOutput loss(Head& head, ModelImpl&, const CrossPairView& view, TaskContext&, const Options&) {
     const auto& queries = view.source_embeddings.get(Source::value);
     const auto& keys = view.target_embeddings.get(Target::value);
     const auto rows = rows_with(*view.source, Source::value);

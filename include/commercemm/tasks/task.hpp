@@ -10,21 +10,32 @@
 //                                        the planner computes the union once per pass
 //   using Head = ...;                    a torch::nn module holder with its parameters
 //                                        (temperature, prediction head), or tasks::NoHead
-//   static Head make_head(const ModelConfig&);
+//   static Head make_head(const ModelConfig&[, const Options&]);
 //   template <class ModelImpl>
-//   static losses::LossOutput loss(Head&, ModelImpl& model, const View& view, TaskContext&);
+//   static losses::LossOutput loss(Head&, ModelImpl& model, const View& view, TaskContext&
+//                                  [, const Options&]);
 //       View is ImageTextView for pass A and CrossPairView for pass B.
 //
 // and optionally
+//   struct Options { ... };              the task's hyper-parameters, with a visit_fields
+//                                        overload listing them (core/options.hpp): read from
+//                                        [tasks.<name>] (every key but `weight`), an unknown
+//                                        key is an error; then passed as the last argument
+//                                        of make_head, prepare and loss
 //   template <class ModelImpl>
-//   static FusionRequest prepare(Head&, ModelImpl&, const ImageTextView&, TaskContext&);
-//       called after the encoders and before the fusion call, to add rows (e.g. ITM's
-//       negative pairs) to the pass's single fusion call; the loss then reads
+//   static FusionRequest prepare(Head&, ModelImpl&, const ImageTextView&, TaskContext&
+//                                [, const Options&]);
+//       pass A only: called after the encoders and before the fusion call, to add rows (e.g.
+//       ITM's negative pairs) to the pass's single fusion call; the loss then reads
 //       view.requested_fused(name).
-//   static constexpr double mask_ratio;  required when needs.mask_image: the share of patches
-//                                        the shared view masks.
+//   static double patch_mask_ratio(const Options&);   required when needs.mask_image: the
+//                                        share of patches the shared view masks
+//   static TokenMasking token_masking(const Options&); required when needs.mask_text: how
+//                                        the shared view's text is masked (tasks/masking.hpp)
 //   template <class ModelImpl> static constexpr bool supports_model;
 //       false makes cmm::Recipe stop with the task's own explanation.
+// cmm::Recipe checks loss and prepare against its model: a mis-signed one is a compile error
+// of one sentence (tasks/invoke.hpp), never a silently skipped hook.
 #include <concepts>
 #include <cstdint>
 #include <map>

@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include <commercemm/schedules/schedule.hpp>
+#include <commercemm/tasks/invoke.hpp>
 #include <commercemm/tasks/task.hpp>
 
 namespace commercemm {
@@ -17,7 +18,11 @@ concept Task = requires {
   { T::pass } -> std::convertible_to<Pass>;
   { T::needs } -> std::convertible_to<Needs>;
   typename T::Head;
-  { T::make_head(std::declval<const ModelConfig&>()) } -> std::same_as<typename T::Head>;
+  requires requires(const ModelConfig& c, const task_options_t<T>& o) {
+    { T::make_head(c) } -> std::same_as<typename T::Head>;
+  } || requires(const ModelConfig& c, const task_options_t<T>& o) {
+    { T::make_head(c, o) } -> std::same_as<typename T::Head>;
+  };
 };
 }  // namespace tasks
 
@@ -46,6 +51,10 @@ template <class Tuple, class ModelImpl> struct all_supported;
 template <class... Ts, class ModelImpl>
 struct all_supported<std::tuple<Ts...>, ModelImpl> : std::bool_constant<(task_supports<Ts, ModelImpl>() && ...)> {};
 
+template <class Tuple, class ModelImpl> struct all_checked;
+template <class... Ts, class ModelImpl>
+struct all_checked<std::tuple<Ts...>, ModelImpl> : std::bool_constant<(tasks::TaskChecks<Ts, ModelImpl>::ok && ...)> {};
+
 template <class Tuple> struct all_tasks;
 template <class... Ts> struct all_tasks<std::tuple<Ts...>> : std::bool_constant<(tasks::Task<Ts> && ...)> {};
 }  // namespace detail
@@ -58,7 +67,7 @@ struct TaskList {
   static_assert(sizeof...(Ts) > 0, "cmm::TaskList<>: a recipe needs at least one task");
   static_assert(detail::all_tasks<tuple>::value,
                 "cmm::TaskList<...>: every entry must satisfy the cmm::tasks::Task concept "
-                "(name(), pass, needs, Head, make_head(); see tasks/task.hpp)");
+                "(name(), pass, needs, Head, make_head(const ModelConfig&[, const Options&]); see tasks/task.hpp)");
   static_assert(detail::all_unique<tuple>::value,
                 "cmm::TaskList<...>: a task appears twice (OmniRetrieval<omni::All> already "
                 "contains every Retrieval<S, T>)");
@@ -87,6 +96,7 @@ struct Recipe {
   static_assert(detail::all_supported<typename Tasks::tuple, typename ModelT::Impl>::value,
                 "cmm::Recipe<Model, Tasks, Schedule>: a task cannot work with this model (its "
                 "supports_model<ModelImpl> is false; the task's header says what it needs)");
+  static_assert(detail::all_checked<typename Tasks::tuple, typename ModelT::Impl>::value);  // one sentence each
   using Model = ModelT;
   using TaskTuple = typename Tasks::tuple;
   using Schedule = ScheduleT;

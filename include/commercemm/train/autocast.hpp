@@ -30,28 +30,38 @@ inline void apply_threads(std::int64_t threads, const std::string& precision, in
   }
 }
 
+/// bf16 autocast for a scope, on the CPU (default) or on CUDA, restoring what was there.
 class AutocastGuard {
  public:
-  explicit AutocastGuard(const std::string& precision) {
+  explicit AutocastGuard(const std::string& precision, c10::DeviceType device = c10::DeviceType::CPU)
+      : cuda_(device == c10::DeviceType::CUDA) {
     if (precision == "fp32") return;
     if (precision != "bf16") throw Error(Location{"", 0, "train.precision"}, "must be fp32 or bf16, got " + precision);
     enabled_ = true;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    previous_ = at::autocast::is_autocast_enabled(at::kCPU);
-    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCPU, true);
+    const auto type = cuda_ ? at::kCUDA : at::kCPU;
+    previous_ = at::autocast::is_autocast_enabled(type);
+    at::autocast::set_autocast_dtype(type, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type, true);
 #else
-    previous_ = at::autocast::is_cpu_enabled();
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
+    if (cuda_) {
+      previous_ = at::autocast::is_enabled();
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      previous_ = at::autocast::is_cpu_enabled();
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
 #endif
   }
   ~AutocastGuard() {
     if (!enabled_) return;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCPU, previous_);
+    at::autocast::set_autocast_enabled(cuda_ ? at::kCUDA : at::kCPU, previous_);
 #else
-    at::autocast::set_cpu_enabled(previous_);
+    if (cuda_) at::autocast::set_enabled(previous_);
+    else at::autocast::set_cpu_enabled(previous_);
 #endif
     at::autocast::clear_cache();
   }
@@ -59,7 +69,7 @@ class AutocastGuard {
   AutocastGuard& operator=(const AutocastGuard&) = delete;
 
  private:
-  bool enabled_ = false, previous_ = false;
+  bool cuda_ = false, enabled_ = false, previous_ = false;
 };
 
 }  // namespace commercemm::train

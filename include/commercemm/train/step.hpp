@@ -42,7 +42,9 @@
 #include <commercemm/tasks/masking.hpp>
 #include <commercemm/tasks/task_list.hpp>
 #include <commercemm/tasks/teachers.hpp>
+#include <commercemm/tasks/invoke.hpp>
 #include <commercemm/train/autocast.hpp>
+#include <commercemm/train/recipe_options.hpp>
 
 namespace commercemm::train {
 
@@ -52,6 +54,9 @@ struct PassResult {
   double total = 0.0;                      ///< the weighted sum that was back-propagated
   std::map<std::string, double> losses;    ///< by task name
   std::map<std::string, double> parts;     ///< "task/part" -> value (temperature, accuracy, ...)
+  std::int64_t dropped_text = 0;   ///< pass B: sources whose text modality dropout removed
+  std::int64_t dropped_image = 0;  ///< pass B: sources whose image modality dropout removed
+  std::int64_t droppable = 0;      ///< pass B: sources that had both modalities to lose one of
 };
 
 struct StepResult {
@@ -149,12 +154,19 @@ template <class Tuple> class TaskHeadsImpl;
 template <class... Ts>
 class TaskHeadsImpl<std::tuple<Ts...>> : public torch::nn::Module {
  public:
-  explicit TaskHeadsImpl(const ModelConfig& config) : heads_(Ts::make_head(config)...) {
+  TaskHeadsImpl(const ModelConfig& config, const std::tuple<tasks::task_options_t<Ts>...>& options)
+      : heads_(make_heads(config, options, std::index_sequence_for<Ts...>{})) {
     std::apply([&](auto&... head) { (register_module(Ts::name(), head.ptr()), ...); }, heads_);
   }
   template <std::size_t I> auto& get() { return std::get<I>(heads_); }
 
  private:
+  template <std::size_t... I>
+  static std::tuple<typename Ts::Head...> make_heads(const ModelConfig& config,
+                                                    const std::tuple<tasks::task_options_t<Ts>...>& options,
+                                                    std::index_sequence<I...>) {
+    return {tasks::make_head<Ts>(config, std::get<I>(options))...};
+  }
   std::tuple<typename Ts::Head...> heads_;
 };
 
@@ -168,16 +180,19 @@ class Step {
   using Teacher = typename detail::recipe_teacher<Tasks>::type;
   static constexpr std::size_t task_count = std::tuple_size_v<Tasks>;
 
-  /// `special` gives the tokenizer's [MASK] id for MLM; `schedule_options` defaults to the
-  /// config's fusion depth, seed and steps.
+  /// `special` gives the tokenizer's [MASK] id for MLM. The tasks' hyper-parameters come from
+  /// [tasks.<name>] and the schedule's options from [schedule] (train/recipe_options.hpp), or
+  /// from `schedule_options` when given; config() then holds every resolved value.
   Step(Model model, const Config& config, data::SpecialTokens special,
        std::optional<schedules::ScheduleOptions> schedule_options = std::nullopt)
       : model_(std::move(model)),
         config_(config),
-        heads_(std::make_shared<Heads>(config.model)),
-        schedule_(schedule_options.value_or(default_schedule_options(config))),
+        options_(read_task_options<Tasks>(config_)),
+        heads_(std::make_shared<Heads>(config.model, options_)),
+        schedule_(schedule_options ? *schedule_options : read_schedule_options<Schedule>(config_)),
         special_(special) {
     read_weights();
+    check_shared_views();
     heads_->to(model_->parameters().front().device());  // the heads live where the model does
     teacher_.attach(*model_);
     if (auto* channel = dist::active().gradients)
@@ -185,6 +200,10 @@ class Step {
   }
 
   Model& model() { return model_; }
+  /// The run's config with every task option and schedule option resolved.
+  const Config& config() const { return config_; }
+  /// Task I's options, as read from the config.
+  template <std::size_t I> const auto& options() const { return std::get<I>(options_); }
   Heads& heads() { return *heads_; }
   std::shared_ptr<Heads> heads_ptr() { return heads_; }
   const Schedule& schedule() const { return schedule_; }
@@ -247,12 +266,12 @@ class Step {
     torch::Tensor total;
     PassResult result;
     {
-      AutocastGuard autocast(config_.train.precision);
+      AutocastGuard autocast(config_.train.precision, device_type());
       auto ids = batch.text_ids;
       if (needs->mask_text) {
         const auto [first, end] = random_token_range();
         std::tie(ids, view.mlm_labels) =
-            tasks::mask_tokens(batch.text_ids, batch.text_mask, ctx.mask_token, end, ctx.keys, {}, first);
+            tasks::mask_tokens(batch.text_ids, batch.text_mask, ctx.mask_token, end, ctx.keys, token_masking(), first);
       }
       if (needs->mask_image)
         view.patch_mask = tasks::mask_patches(model_->config().image.num_patches(), patch_mask_ratio(), ctx.keys)
@@ -280,13 +299,18 @@ class Step {
     Batch source = source_batch, target = target_batch;
     agree_on_modalities(source);
     agree_on_modalities(target);
-    schedules::apply_modality_dropout(source, draw, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
+    const auto dropped = schedules::apply_modality_dropout(source, draw, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
+    PassResult result;
+    if (draw.drop_text > 0 || draw.drop_image > 0) {  // counted over the global batch
+      result.dropped_text = static_cast<std::int64_t>(dist::sum_over_ranks(static_cast<double>(dropped.text)));
+      result.dropped_image = static_cast<std::int64_t>(dist::sum_over_ranks(static_cast<double>(dropped.image)));
+      result.droppable = static_cast<std::int64_t>(dist::sum_over_ranks(static_cast<double>(dropped.eligible)));
+    }
     ctx.keys = SampleKeys::of(source, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
     CrossPairView view{&source, &target, {}, {}};
     torch::Tensor total;
-    PassResult result;
     {
-      AutocastGuard autocast(config_.train.precision);
+      AutocastGuard autocast(config_.train.precision, device_type());
       encode_pass_b(source, target, needs->source, needs->target, view, ctx);
       total = sum_losses(Pass::cross_pair, view, ctx, result);
     }
@@ -295,26 +319,43 @@ class Step {
   }
 
  private:
-  // The share of patches masked, as the recipe's patch-masking task declares it. Tasks that
-  // set needs.mask_image must say how much (one shared masked view serves them all).
+  // The share of patches masked and how text is masked, as the recipe's masking tasks declare
+  // them (one shared masked view serves every task, so two tasks must agree).
   double patch_mask_ratio() {
     double ratio = 0.0;
     for_each_task([&]<class T, std::size_t I>() {
       if constexpr (T::needs.mask_image) {
-        static_assert(requires { T::mask_ratio; },
-                      "a task with needs.mask_image must declare `static constexpr double mask_ratio`");
-        if (weights_[I] > 0) ratio = T::mask_ratio;
+        static_assert(requires { T::patch_mask_ratio(std::get<I>(options_)); },
+                      "a task with needs.mask_image must declare `static double patch_mask_ratio(const Options&)`");
+        if (weights_[I] > 0) ratio = T::patch_mask_ratio(std::get<I>(options_));
       }
     });
     return ratio;
   }
-
-  static schedules::ScheduleOptions default_schedule_options(const Config& c) {
-    schedules::ScheduleOptions o;
-    o.depth = c.model.fusion.layers;
-    o.seed = static_cast<std::uint64_t>(c.train.seed);
-    o.total_steps = c.train.steps;
-    return o;
+  tasks::TokenMasking token_masking() {
+    tasks::TokenMasking masking;
+    for_each_task([&]<class T, std::size_t I>() {
+      if constexpr (T::needs.mask_text) {
+        static_assert(requires { T::token_masking(std::get<I>(options_)); },
+                      "a task with needs.mask_text must declare `static TokenMasking token_masking(const Options&)`");
+        if (weights_[I] > 0) masking = T::token_masking(std::get<I>(options_));
+      }
+    });
+    return masking;
+  }
+  void check_shared_views() {
+    std::string first;
+    double ratio = -1;
+    for_each_task([&]<class T, std::size_t I>() {
+      if constexpr (T::needs.mask_image) {
+        const double r = T::patch_mask_ratio(std::get<I>(options_));
+        if (weights_[I] <= 0) return;
+        if (ratio >= 0 && r != ratio)
+          throw Error(Location{"", 0, "tasks." + T::name() + ".mask_ratio"},
+                      "differs from tasks." + first + ".mask_ratio: the tasks share one masked view");
+        ratio = r, first = T::name();
+      }
+    });
   }
 
   // MLM's random replacements come from the regular tokens: above the special ids when the
@@ -327,19 +368,11 @@ class Step {
     return {0, low};
   }
 
-  void read_weights() {
-    std::vector<std::string> known;
+  void read_weights() {  // read_task_options() already refused tables of unknown tasks
     for_each_task([&]<class T, std::size_t I>() {
       names_[I] = T::name();
-      known.push_back(names_[I]);
-      const auto it = config_.tasks.find(names_[I]);
-      weights_[I] = it == config_.tasks.end() ? 1.0 : it->second.weight;
+      weights_[I] = config_.tasks.at(names_[I]).weight;
     });
-    for (const auto& [name, task] : config_.tasks) {
-      if (std::find(known.begin(), known.end(), name) == known.end())
-        throw Error(Location{"", 0, "tasks." + name},
-                    "this recipe has no such task" + commercemm::detail::suggest(name, known));
-    }
   }
 
   template <class F> void for_each_task(F&& f) {
@@ -347,6 +380,8 @@ class Step {
       (f.template operator()<std::tuple_element_t<I, Tasks>, I>(), ...);
     }(std::make_index_sequence<task_count>{});
   }
+
+  c10::DeviceType device_type() { return model_->parameters().front().device().type(); }
 
   std::optional<Needs> union_needs(Pass pass) {
     std::optional<Needs> needs;
@@ -356,17 +391,13 @@ class Step {
     return needs;
   }
 
-  template <class T> static constexpr bool has_prepare = requires(typename T::Head& h, typename Model::Impl& m,
-                                                                    const ImageTextView& v, TaskContext& c) {
-    { T::prepare(h, m, v, c) } -> std::same_as<FusionRequest>;
-  };
-
   // One fusion call for the shared view (if any task reads it) and every requested row.
   void fuse_pass_a(ImageTextView& view, bool shared, TaskContext& ctx) {
     std::vector<std::pair<std::string, FusionRequest>> requests;
     for_each_task([&]<class T, std::size_t I>() {
-      if constexpr (T::pass == Pass::image_text && has_prepare<T>) {
-        if (weights_[I] > 0) requests.emplace_back(T::name(), T::prepare(heads_->template get<I>(), *model_, view, ctx));
+      if constexpr (T::pass == Pass::image_text && tasks::has_prepare<T, typename Model::Impl>) {
+        if (weights_[I] > 0)
+          requests.emplace_back(T::name(), tasks::prepare<T>(heads_->template get<I>(), *model_, view, ctx, std::get<I>(options_)));
       }
     });
     if (!shared && requests.empty()) return;
@@ -472,7 +503,7 @@ class Step {
     for_each_task([&]<class T, std::size_t I>() {
       if constexpr (std::is_same_v<View, ImageTextView> == (T::pass == Pass::image_text)) {
         if (T::pass != pass || weights_[I] <= 0) return;
-        auto out = T::loss(heads_->template get<I>(), *model_, view, ctx);
+        auto out = tasks::loss<T>(heads_->template get<I>(), *model_, view, ctx, std::get<I>(options_));
         task_keys.push_back(keys.size());
         keys.push_back(names_[I]);
         values.push_back(out.loss.detach());
@@ -550,6 +581,7 @@ class Step {
 
   Model model_;
   Config config_;
+  TaskOptions<Tasks> options_;
   std::shared_ptr<Heads> heads_;
   Schedule schedule_;
   data::SpecialTokens special_;

@@ -111,6 +111,7 @@ class Trainer {
     Model model(config_.model);
     model->to(device_);
     step_ = std::make_unique<Step<Recipe>>(model, config_, tokenizer_->special_tokens());
+    config_ = step_->config();  // every task and schedule option resolved, for config.json and checkpoints
     optimizer_ = make_adamw({step_->model().ptr().get(), step_->heads_ptr().get()}, config_.train.lr,
                             config_.train.weight_decay);
     auto sharded = [&](std::int64_t rows, const char* key, bool training) {
@@ -247,7 +248,7 @@ class Trainer {
   struct Window {
     std::map<std::string, double> sums;
     std::map<std::string, double> totals;
-    std::int64_t steps = 0, samples = 0;
+    std::int64_t steps = 0, samples = 0, dropped_text = 0, dropped_image = 0, droppable = 0;
     double seconds = 0;
 
     void add(const StepResult& r, std::int64_t rows, double step_seconds) {
@@ -258,12 +259,19 @@ class Trainer {
         for (const auto& [name, value] : pass->losses) sums[name] += value;
       if (r.image_text.ran) totals["image_text"] += r.image_text.total;
       if (r.cross_pair.ran) totals["cross_pair"] += r.cross_pair.total;
+      dropped_text += r.cross_pair.dropped_text;
+      dropped_image += r.cross_pair.dropped_image;
+      droppable += r.cross_pair.droppable;
     }
     nlohmann::json record(std::int64_t step, double lr, const schedules::Draw& draw, double elapsed) const {
+      auto drawn = schedules::to_json(draw);
+      drawn["dropped_text"] = dropped_text;  // summed over the window's steps
+      drawn["dropped_image"] = dropped_image;
+      drawn["droppable"] = droppable;
       nlohmann::json j{{"step", step}, {"lr", lr}, {"steps_averaged", steps},
                        {"samples_per_s", seconds > 0 ? static_cast<double>(samples) / seconds : 0.0},
                        {"step_s", seconds / static_cast<double>(std::max<std::int64_t>(steps, 1))},
-                       {"elapsed_s", elapsed}, {"draw", schedules::to_json(draw)}};
+                       {"elapsed_s", elapsed}, {"draw", drawn}};
       for (const auto& [name, sum] : sums) j["loss"][name] = sum / static_cast<double>(steps);
       for (const auto& [name, sum] : totals) j["total"][name] = sum / static_cast<double>(steps);
       return j;

@@ -1,0 +1,163 @@
+// Task hyper-parameters and schedule options from the config: they reach the tasks and the
+// schedule, a key the recipe does not use is an error, and the resolved values are kept.
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+
+#include <torch/optim/sgd.h>
+#include <torch/types.h>
+
+#include <commercemm/commercemm.hpp>
+
+namespace cmm = commercemm;
+namespace tk = commercemm::tasks;
+
+namespace {
+using Model = cmm::DefaultModel;
+const cmm::data::SpecialTokens kSpecial{0, 1, 2};
+
+cmm::Config tiny(std::initializer_list<const char*> overrides = {}) {
+  cmm::Config c;
+  c.model = cmm::presets::model("tiny");
+  c.model.text.vocab_size = 200;
+  c.train.steps = 10;
+  for (const auto* o : overrides) cmm::apply_override(c, o);
+  return c;
+}
+
+cmm::Batch pairs(std::int64_t b, std::int64_t image_size) {
+  torch::manual_seed(9);
+  cmm::Batch batch;
+  batch.images = torch::randn({b, 3, image_size, image_size});
+  batch.text_ids = torch::randint(3, 200, {b, 6}, torch::kLong);
+  batch.text_mask = torch::ones({b, 6}, torch::kLong);
+  batch.product_ids = torch::arange(b, torch::kLong);
+  return batch;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const cmm::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+using ItcRecipe = cmm::Recipe<Model, cmm::TaskList<tk::ITC<>>, cmm::schedules::FixedFusionSplit<0>>;
+using DropoutRecipe = cmm::Recipe<Model, cmm::TaskList<tk::Retrieval<cmm::Text, cmm::Image>>,
+                                  cmm::schedules::ModalityDropout<cmm::schedules::FixedFusionSplit<0>>>;
+using RandomRecipe = cmm::Recipe<Model, cmm::TaskList<tk::MLM, tk::MIM<cmm::losses::KL>>, cmm::schedules::RandomFusionSplit>;
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(options)
+
+BOOST_AUTO_TEST_CASE(a_temperature_set_in_toml_is_the_one_the_itc_loss_uses) {
+  // Fixed at 0.5: the step's ITC loss equals symmetric InfoNCE at 0.5 computed by hand.
+  const auto config = tiny({"tasks.itc.temperature=0.5", "tasks.itc.learn_temperature=false"});
+  torch::manual_seed(0);
+  cmm::train::Step<ItcRecipe> step(Model(config.model), config, kSpecial);
+  const auto batch = pairs(6, config.model.image.image_size);
+  cmm::TaskContext ctx{0, {}, kSpecial.mask, {}};
+  const auto result = step.image_text_pass(batch, ctx);
+  // The default (0.07) gives another loss: the option is not a no-op.
+  torch::manual_seed(0);
+  cmm::train::Step<ItcRecipe> plain(Model(config.model), tiny(), kSpecial);
+  const double with_default = plain.image_text_pass(batch, ctx).losses.at("itc");
+  torch::NoGradGuard no_grad;
+  auto& m = *step.model();
+  const auto image = m.embed_image(m.encode_image(batch.images));
+  const auto text = m.embed_text(m.encode_text(batch.text_ids, batch.text_mask));
+  const auto logits = torch::matmul(image, text.t()) / 0.5;
+  const auto targets = torch::arange(6, torch::kLong);
+  auto ce = [&](const torch::Tensor& l) { return -torch::log_softmax(l, 1).gather(1, targets.unsqueeze(1)).mean(); };
+  const double by_hand = ((ce(logits) + ce(logits.t())) / 2).item<double>();
+  BOOST_TEST(result.losses.at("itc") == by_hand, boost::test_tools::tolerance(1e-5));
+  BOOST_TEST(result.parts.at("itc/temperature") == 0.5, boost::test_tools::tolerance(1e-6));
+  // Not learned: no gradient, so no optimizer moves it.
+  BOOST_TEST(!step.heads().named_parameters()["itc.log_inverse"].requires_grad());
+  BOOST_TEST(std::abs(with_default - by_hand) > 1e-3);
+}
+
+BOOST_AUTO_TEST_CASE(every_resolved_option_is_in_the_config) {
+  const auto config = tiny({"tasks.mlm.mask_prob=0.3", "schedule.split_weights=[1, 0, 0]"});
+  torch::manual_seed(0);
+  cmm::train::Step<RandomRecipe> step(Model(config.model), config, kSpecial);
+  const auto& tasks = step.config().tasks;
+  BOOST_TEST(tasks.at("mlm").options.at("mask_prob").value.get<double>() == 0.3);
+  BOOST_TEST(tasks.at("mlm").options.at("random_token_share").value.get<double>() == 0.1);  // a default
+  BOOST_TEST(tasks.at("mim_kl").options.at("teacher_temperature").value.get<double>() == 0.04);
+  BOOST_TEST(step.config().schedule.at("split_weights").value.dump() == "[1.0,0.0,0.0]");
+  BOOST_TEST(step.schedule().draw(5).split.layers_alone == 0);  // weight only on split 0
+  // ... and it survives the JSON round trip a checkpoint makes.
+  const auto back = cmm::config_from_json(cmm::to_json(step.config()));
+  BOOST_TEST(back.tasks.at("mlm").options.at("mask_prob").value.get<double>() == 0.3);
+}
+
+BOOST_AUTO_TEST_CASE(mask_prob_reaches_the_masked_view) {
+  // mask_prob 0.5 masks about half the tokens of the MLM view (default: 15%).
+  for (double p : {0.15, 0.5}) {
+    const auto config = tiny({("tasks.mlm.mask_prob=" + std::to_string(p)).c_str()});
+    torch::manual_seed(0);
+    cmm::train::Step<cmm::Recipe<Model, cmm::TaskList<tk::MLM>, cmm::schedules::FixedFusionSplit<0>>> step(
+        Model(config.model), config, kSpecial);
+    const auto batch = pairs(64, config.model.image.image_size);
+    cmm::TaskContext ctx{0, {}, kSpecial.mask, {}};
+    const auto keys = cmm::SampleKeys::of(batch, static_cast<std::uint64_t>(config.train.seed), 0);
+    const auto [ids, labels] = tk::mask_tokens(batch.text_ids, batch.text_mask, kSpecial.mask, 200, keys,
+                                               tk::MLM::token_masking(step.options<0>()), 3);
+    const double share = labels.ne(-100).sum().item<double>() / static_cast<double>(labels.numel());
+    BOOST_TEST(std::abs(share - p) < 0.05);
+    BOOST_TEST(step.image_text_pass(batch, ctx).ran);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(keys_the_recipe_does_not_use_are_errors_with_their_line) {
+  auto step_of = [](const cmm::Config& c) {
+    return [c] {
+      cmm::train::Step<RandomRecipe> s(Model(c.model), c, kSpecial);
+    };
+  };
+  auto e = error_of(step_of(tiny({"tasks.mlm.mask_prb=0.3"})));
+  BOOST_TEST(has(e, "tasks.mlm.mask_prb: not an option of task 'mlm' (did you mean 'mask_prob'?)"));
+  e = error_of(step_of(tiny({"tasks.mlm.mask_prob=\"x\""})));
+  BOOST_TEST(has(e, "tasks.mlm.mask_prob: expected a number"));
+  e = error_of(step_of(tiny({"tasks.mlm.mask_prob=1.5"})));
+  BOOST_TEST(has(e, "tasks.mlm.mask_prob: must be in [0, 1]"));
+  e = error_of(step_of(tiny({"tasks.itm.weight=1"})));
+  BOOST_TEST(has(e, "tasks.itm: this recipe has no such task"));
+  // RandomFusionSplit has no modality dropout: drop_text would silently do nothing.
+  e = error_of(step_of(tiny({"schedule.drop_text=0.5"})));
+  BOOST_TEST(has(e, "schedule.drop_text: not an option of this recipe's schedule (valid keys: split_weights)"));
+  // From a file: the error names the file and the line.
+  const auto path = std::filesystem::temp_directory_path() / "cmm_options_test.toml";
+  std::ofstream(path) << "[model]\npreset = \"tiny\"\n[tasks.mim_kl]\nprototypes = 64\nteacher_temprature = 0.1\n";
+  const auto from_file = cmm::load_config(path.string());
+  e = error_of(step_of(from_file));
+  BOOST_TEST_MESSAGE(e);
+  BOOST_TEST(has(e, "cmm_options_test.toml:5: tasks.mim_kl.teacher_temprature: not an option of task 'mim_kl' "
+                    "(did you mean 'teacher_temperature'?)"));
+}
+
+BOOST_AUTO_TEST_CASE(schedule_drop_text_drops_that_share_of_the_texts) {
+  const auto config = tiny({"schedule.drop_text=0.5", "schedule.drop_image=0.2"});
+  torch::manual_seed(0);
+  cmm::train::Step<DropoutRecipe> step(Model(config.model), config, kSpecial);
+  auto source = pairs(200, config.model.image.image_size), target = pairs(200, config.model.image.image_size);
+  std::int64_t text = 0, image = 0, eligible = 0;
+  for (std::int64_t s = 0; s < 3; ++s) {
+    cmm::TaskContext ctx{s, {}, kSpecial.mask, {}};
+    const auto r = step.cross_pair_pass(source, target, ctx, step.schedule().draw(s));
+    text += r.dropped_text, image += r.dropped_image, eligible += r.droppable;
+  }
+  BOOST_TEST(eligible == 600);
+  BOOST_TEST(std::abs(static_cast<double>(text) / 600.0 - 0.5) < 0.06);   // ~4 sigma
+  BOOST_TEST(std::abs(static_cast<double>(image) / 600.0 - 0.2) < 0.05);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
