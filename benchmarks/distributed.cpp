@@ -16,7 +16,7 @@
 #include <torch/optim/adamw.h>
 #include <torch/types.h>
 
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 #include <commercemm/dist/world.hpp>
 
 namespace cmm = commercemm;

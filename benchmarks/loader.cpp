@@ -9,7 +9,7 @@
 #include <ATen/Parallel.h>
 #include <torch/types.h>
 
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 #include <commercemm/data/loader.hpp>
 #include <commercemm/data/tokenizers/bpe.hpp>
 #include <commercemm/losses/contrastive.hpp>

@@ -5,7 +5,7 @@
 #include <ATen/Parallel.h>
 #include <torch/types.h>
 
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 
 namespace cmm = commercemm;
 

@@ -26,7 +26,7 @@
 #include <torch/optim/adamw.h>
 #include <torch/types.h>
 
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 
 namespace cmm = commercemm;
 namespace tk = commercemm::tasks;

@@ -1,7 +1,6 @@
 // The generic commercemm binary: the full CommerceMM recipe (5 image-text tasks + the 9
 // omni-retrieval tasks, random fusion split) behind the app's subcommands, plus the
 // library's tools (describe, data emoji). This is DESIGN's golden example, word for word.
-#include <commercemm/cli/app.hpp>
 #include <commercemm/commercemm.hpp>
 namespace cmm = commercemm;
 

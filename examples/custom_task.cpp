@@ -3,7 +3,6 @@
 // source modality and a target modality. It satisfies the cmm::tasks::Task concept
 // (tasks/task.hpp documents every member); the step planner computes the embeddings it asks
 // for in `needs` together with every other pass-B task's, in one call per network.
-#include <commercemm/cli/app.hpp>
 #include <commercemm/commercemm.hpp>
 
 namespace cmm = commercemm;

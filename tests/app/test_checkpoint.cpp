@@ -13,7 +13,7 @@
 #include <torch/optim/adamw.h>
 #include <torch/types.h>
 
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 #include <commercemm/train/checkpoint.hpp>
 #include <commercemm/train/trainer.hpp>
 

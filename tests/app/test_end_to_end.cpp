@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <string>
 
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 #include <commercemm/eval/downstream.hpp>
 #include <commercemm/train/finetune.hpp>
 #include <commercemm/train/trainer.hpp>

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 #include <commercemm/train/trainer.hpp>
 
 namespace cmm = commercemm;

@@ -1,6 +1,6 @@
 // Must NOT compile: the loss takes the pass-A view, but the task is a pass-B task. Without the
 // check, the planner would never find a loss to call for it.
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 
 namespace cmm = commercemm;
 

@@ -1,6 +1,6 @@
 // Must NOT compile: prepare returns nothing instead of a FusionRequest, so the planner would
 // silently skip it and the task's loss would read rows that were never fused.
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 
 namespace cmm = commercemm;
 

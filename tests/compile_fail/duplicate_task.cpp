@@ -1,5 +1,5 @@
 // Must NOT compile: OmniRetrieval<omni::All> already holds Retrieval<Text, Image>.
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 
 namespace cmm = commercemm;
 

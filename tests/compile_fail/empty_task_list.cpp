@@ -1,5 +1,5 @@
 // Must NOT compile: a recipe needs at least one task.
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 
 int main() {
   commercemm::TaskList<> tasks;

@@ -2,7 +2,7 @@
 // stops with the plain-words static_assert of cmm::Model, not pages of template noise.
 #include <torch/nn/modules/linear.h>
 
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 
 int main() {
   using Broken = commercemm::Model<torch::nn::Linear, commercemm::encoders::TextTransformer,

@@ -9,7 +9,7 @@
 #include <torch/optim/sgd.h>
 #include <torch/types.h>
 
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 
 namespace cmm = commercemm;
 namespace tk = commercemm::tasks;

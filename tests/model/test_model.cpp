@@ -6,7 +6,7 @@
 #include <torch/serialize.h>
 #include <torch/types.h>
 
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 
 namespace cmm = commercemm;
 using Model = cmm::DefaultModel;

@@ -13,7 +13,7 @@
 #include <torch/optim/adamw.h>
 #include <torch/types.h>
 
-#include <commercemm/commercemm.hpp>
+#include <commercemm/components.hpp>
 #include <commercemm/data/loader.hpp>
 #include <commercemm/data/tokenizers/bpe_trainer.hpp>
 #include <commercemm/train/lr_schedule.hpp>
