@@ -51,9 +51,9 @@ BOOST_AUTO_TEST_CASE(tiny_recipe_pretrain_finetune_evaluate) {
   BOOST_CHECK(fs::exists(out / "checkpoints" / "last.pt"));
   BOOST_CHECK(fs::exists(out / "metrics.jsonl"));
 
-  const auto tasks = cmm::eval::downstream_task_names();
   const auto config = trainer.config();
-  const auto bench = cmm::eval::Benchmark::load(config.data.dir, tasks, config);
+  const auto bench = cmm::eval::Benchmark::load(config.data.dir, {}, config);
+  const auto tasks = bench.task_names();
   auto model = trainer.model();
   model->eval();
   const auto embed = [&](const cmm::Batch& b) {
@@ -63,7 +63,7 @@ BOOST_AUTO_TEST_CASE(tiny_recipe_pretrain_finetune_evaluate) {
   const auto sets = cmm::eval::embed_benchmark(bench, tokenizer, config, embed, tasks, true);
   const auto metrics = cmm::eval::score_tasks(sets, tasks, {});
   BOOST_TEST_MESSAGE("pre-trained: " << metrics.dump());
-  for (const auto& t : cmm::eval::downstream_tasks()) {
+  for (const auto& t : bench.tasks) {
     BOOST_REQUIRE_MESSAGE(metrics.contains(t.name), t.name);
     for (const auto* key : t.kind == cmm::eval::TaskKind::retrieval
                                ? std::vector<const char*>{"recall@1", "recall@5", "recall@10", "mrr"}

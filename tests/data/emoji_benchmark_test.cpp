@@ -131,9 +131,9 @@ BOOST_AUTO_TEST_CASE(builds_a_small_benchmark_without_leakage) {
     }
     for (const auto& pair : split.pairs) {
       const auto& source = *split.sources.find(pair.source);
-      if (pair.kind == data::PairKind::query) BOOST_TEST((!source.has_image() && source.has_text()));
-      if (pair.kind == data::PairKind::image) BOOST_TEST((source.has_image() && !source.has_text()));
-      if (pair.kind == data::PairKind::post) {
+      if (pair.kind == data::pair_kinds::query) BOOST_TEST((!source.has_image() && source.has_text()));
+      if (pair.kind == data::pair_kinds::image) BOOST_TEST((source.has_image() && !source.has_text()));
+      if (pair.kind == data::pair_kinds::post) {
         BOOST_TEST((source.has_image() && source.has_text()));
         BOOST_TEST(source.language != "en");
         BOOST_TEST(source.images.front().parent_path() == dir.path / "images/twitter");

@@ -93,7 +93,7 @@ BOOST_AUTO_TEST_CASE(reads_items_and_pairs) {
   BOOST_TEST(!sources.find("v1")->has_text());
   const auto pairs = data::read_pairs(pairs_file, sources, catalog);
   BOOST_TEST_REQUIRE(pairs.size() == 3u);
-  BOOST_TEST((pairs[2].kind == data::PairKind::post));
+  BOOST_TEST((pairs[2].kind == data::pair_kinds::post));
   BOOST_TEST(pairs[2].target == "p2");
 
   // Writing and reading again gives the same items, paths relative to the new manifest.
@@ -158,7 +158,8 @@ BOOST_AUTO_TEST_CASE(pair_errors_name_file_line_and_field) {
   };
   const std::string ok = "{\"source\":\"q1\",\"target\":\"p1\",\"kind\":\"query\"}\n";
   const Case cases[] = {
-      {"{\"source\":\"q1\",\"target\":\"p1\",\"kind\":\"video\"}\n", "kind", "unknown kind 'video'"},
+      {"{\"source\":\"q1\",\"target\":\"p1\",\"kind\":\"Video\"}\n", "kind", "'Video' is not a pair kind"},
+      {"{\"source\":\"q1\",\"target\":\"p1\",\"kind\":\"\"}\n", "kind", "'' is not a pair kind"},
       {"{\"source\":\"q9\",\"target\":\"p1\",\"kind\":\"query\"}\n", "source", "no item with id 'q9'"},
       {"{\"source\":\"q1\",\"target\":\"p9\",\"kind\":\"query\"}\n", "target", "no product 'p9'"},
       {"{\"source\":\"q1\",\"kind\":\"query\"}\n", "target", "missing required field"},
@@ -175,6 +176,26 @@ BOOST_AUTO_TEST_CASE(pair_errors_name_file_line_and_field) {
       BOOST_TEST(e.message().find(c.says) != std::string::npos, e.what());
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(pair_kinds_are_open_and_their_sources_consistent) {
+  TempDir dir;
+  const auto catalog = data::read_items(dir.write("c.jsonl", "{\"id\":\"c1\",\"product_id\":\"p1\",\"title\":\"t\"}\n"));
+  const auto sources = data::read_items(dir.write(
+      "s.jsonl", "{\"id\":\"r1\",\"title\":\"great\"}\n{\"id\":\"r2\",\"title\":\"meh\"}\n{\"id\":\"v1\",\"image\":\"" +
+                     emoji_png.string() + "\"}\n"));
+  const auto review = [](const char* source) {
+    return std::string("{\"source\":\"") + source + "\",\"target\":\"p1\",\"kind\":\"review\"}\n";
+  };
+  // A dataset's own kind: read as it is, its sources' modalities fixed by the first pair.
+  const auto pairs = data::read_pairs(dir.write("ok.jsonl", review("r1") + review("r2")), sources, catalog);
+  BOOST_TEST(pairs.size() == 2u);
+  BOOST_TEST(pairs[1].kind == "review");
+  const auto e = expect_error([&] { data::read_pairs(dir.write("mixed.jsonl", review("r1") + review("v1")), sources, catalog); });
+  BOOST_TEST(e.where().line == 2);
+  BOOST_TEST(e.where().field == "kind");
+  BOOST_TEST(e.message().find("must all hold the same modalities: item 'v1' has only an image, the first 'review' "
+                              "pair's source (line 1) has only text") != std::string::npos, e.what());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -53,7 +53,7 @@ void sweep_fusion_split(LoadedModel<Model>& loaded, const eval::Benchmark& bench
                         const std::vector<std::string>& tasks, const eval::TaskSets& sets, const fs::path& file) {
   std::vector<std::string> multimodal;
   for (const auto& t : tasks) {
-    const auto& task = eval::downstream_task(t);
+    const auto task = bench.task(t);
     if (task.query == Modality::multimodal || task.gallery == Modality::multimodal) multimodal.push_back(t);
   }
   train::MetricsLog sweep(file, -1);
@@ -64,7 +64,7 @@ void sweep_fusion_split(LoadedModel<Model>& loaded, const eval::Benchmark& bench
   for (std::int64_t s = 0; s <= config.model.fusion.layers; ++s) {
     const auto embed = embed_function(loaded.model, s, config.train.precision);
     const auto at = eval::embed_benchmark(bench, tokenizer, config, embed, multimodal, false, &sets);
-    const auto scores = eval::score_tasks(at, multimodal, search, loaded.head ? &*loaded.head : nullptr);
+    const auto scores = eval::score_tasks(at, multimodal, search, loaded.head ? &*loaded.head : nullptr, bench.tasks);
     const double seconds = at.test_catalog.model_seconds + at.train_catalog.model_seconds;
     const auto items = at.test_catalog.size() + at.train_catalog.size();
     const double ms = 1000.0 * seconds / static_cast<double>(std::max<std::int64_t>(1, items));
@@ -112,9 +112,8 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
     if (o->split) apply_override(config, "eval.fusion_split=" + std::to_string(*o->split));
     if (!o->search.empty()) apply_override(config, "eval.search=" + o->search);
     train::apply_threads(config.train.threads, config.train.precision);
-    std::vector<std::string> tasks = o->tasks.empty() ? eval::downstream_task_names() : o->tasks;
-    for (const auto& t : tasks) eval::downstream_task(t);  // unknown names fail before any work
-    const auto bench = eval::Benchmark::load(config.data.dir, tasks, config);
+    const auto bench = eval::Benchmark::load(config.data.dir, o->tasks, config);  // unknown names fail here
+    const auto tasks = bench.task_names(o->tasks);  // default: all, with a <kind>_to_product per pair kind
     const auto tokenizer = checkpoint.tokenizer();
     const auto search = search_options(config);
     const fs::path out = common->out;
@@ -126,7 +125,7 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
                  static_cast<long long>(split));
     const auto sets = eval::embed_benchmark(bench, tokenizer, config, embed_function(loaded.model, split, precision),
                                             tasks, !o->no_reference);
-    const auto metrics = eval::score_tasks(sets, tasks, search, loaded.head ? &*loaded.head : nullptr);
+    const auto metrics = eval::score_tasks(sets, tasks, search, loaded.head ? &*loaded.head : nullptr, bench.tasks);
     write_json(out / "metrics.json", metrics);
 
     nlohmann::json references = nlohmann::json::object();
@@ -137,9 +136,10 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
       untrained->eval();
       references["untrained"] = eval::score_tasks(
           eval::embed_benchmark(bench, tokenizer, config, embed_function(untrained, split, precision), tasks, false),
-          tasks, search);
-      references["raw_pixels"] = eval::score_tasks(eval::as_pixels(sets), tasks, search);
-      references["trigram_tfidf"] = eval::score_tasks(eval::as_tfidf(sets, eval::fit_tfidf(bench.train)), tasks, search);
+          tasks, search, nullptr, bench.tasks);
+      references["raw_pixels"] = eval::score_tasks(eval::as_pixels(sets), tasks, search, nullptr, bench.tasks);
+      references["trigram_tfidf"] =
+          eval::score_tasks(eval::as_tfidf(sets, eval::fit_tfidf(bench.train)), tasks, search, nullptr, bench.tasks);
       write_json(out / "reference.json", references);
     }
     print_table(metrics, references, bench);
@@ -234,12 +234,20 @@ inline void add_compare_command(CLI::App& app) {
       if (j.is_discarded() || !j.is_object()) throw Error(Location{file.string(), 0, ""}, "not a metrics.json object");
       rows.emplace_back(fs::is_directory(run) ? fs::path(run).filename().string() : run, j);
     }
+    // The built-in tasks, then any <kind>_to_product a run's dataset added.
+    auto columns = eval::downstream_tasks();
+    for (const auto& [name, j] : rows)
+      for (const auto& [key, value] : j.items()) {
+        const bool known = std::any_of(columns.begin(), columns.end(), [&](const auto& t) { return t.name == key; });
+        if (!known && key.size() > 11 && key.substr(key.size() - 11) == "_to_product")
+          columns.push_back({key, eval::TaskKind::retrieval, Modality::multimodal, Modality::multimodal, std::nullopt, ""});
+      }
     std::printf("%-22s", "run");
-    for (const auto& t : eval::downstream_tasks()) std::printf(" %13.13s", t.name.c_str());
+    for (const auto& t : columns) std::printf(" %13.13s", t.name.c_str());
     std::printf("\n");
     for (const auto& [name, j] : rows) {
       std::printf("%-22s", name.c_str());
-      for (const auto& t : eval::downstream_tasks()) {
+      for (const auto& t : columns) {
         if (!j.contains(t.name)) {
           std::printf(" %13s", "-");
           continue;

@@ -52,7 +52,7 @@ inline void print_table(const nlohmann::json& metrics, const nlohmann::json& ref
     std::snprintf(text, sizeof text, "%8.4f", primary(references[row][task], retrieval));
     return std::string(text);
   };
-  for (const auto& task : eval::downstream_tasks()) {
+  for (const auto& task : bench.tasks) {
     if (!metrics.contains(task.name)) continue;
     const auto& name = task.name;
     const auto& scores = metrics[name];

@@ -99,10 +99,10 @@ template <class Recipe> void add_finetune_command(CLI::App& app) {
     const train::Checkpoint checkpoint(*checkpoint_file);
     Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint, *common);
     if (!data_dir->empty()) config.data.dir = *data_dir;
-    const auto& task = eval::downstream_task(*task_name);
     torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
     train::apply_threads(config.train.threads, config.train.precision);
-    const auto bench = eval::Benchmark::load(config.data.dir, {task.name}, config);
+    const auto bench = eval::Benchmark::load(config.data.dir, {*task_name}, config);
+    const auto task = bench.task(*task_name);
     Model model(config.model);
     checkpoint.load("model", *model);
     const fs::path out = common->out;
@@ -122,7 +122,7 @@ template <class Recipe> void add_finetune_command(CLI::App& app) {
 
     const auto embed = embed_function(model, config.eval.fusion_split, config.train.precision);
     const auto sets = eval::embed_benchmark(bench, checkpoint.tokenizer(), config, embed, {task.name}, false);
-    const auto metrics = eval::score_tasks(sets, {task.name}, search_options(config), head ? &*head : nullptr);
+    const auto metrics = eval::score_tasks(sets, {task.name}, search_options(config), head ? &*head : nullptr, bench.tasks);
     write_json(out / "metrics.json", metrics);
     print_table(metrics, {}, bench);
     std::printf("checkpoint: %s\n", (out / "checkpoints" / "last.pt").c_str());

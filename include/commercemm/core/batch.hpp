@@ -21,6 +21,8 @@ struct Batch {
   torch::Tensor text_present;
   torch::Tensor image_present;
   std::vector<std::string> item_ids;  ///< [B] the manifest ids, for reports and embeddings
+  /// [B] pass-B sources: each row's pair kind ("query", "review", ...); empty otherwise.
+  std::vector<std::string> kinds;
   /// [B] int64 CPU: each row's index in the step's *global* batch (all ranks together), the
   /// key of its per-sample random draws (masks, negatives, dropout). Undefined = 0..B-1, as
   /// for a single process that holds the whole batch.

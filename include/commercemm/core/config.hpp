@@ -13,6 +13,9 @@ namespace commercemm {
 struct DataConfig {
   std::string dir = "data/emoji-commerce";  ///< a benchmark directory written by `data emoji`
   std::int64_t workers = 1;                 ///< background decode threads of the loader
+  /// [data.pair_kinds]: pair kind -> relative share of pass-B rows (empty: each kind's share of
+  /// the pairs). When given, every kind of the train split must be listed (0 leaves it out).
+  OptionTable pair_kinds;
 };
 
 struct TrainConfig {
@@ -87,7 +90,7 @@ struct Config {
 };
 
 template <class F> void visit_fields(DataConfig& c, F&& f) {
-  f("dir", c.dir); f("workers", c.workers);
+  f("dir", c.dir); f("workers", c.workers); f("pair_kinds", c.pair_kinds);
 }
 template <class F> void visit_fields(TrainConfig& c, F&& f) {
   f("steps", c.steps); f("batch_size", c.batch_size); f("lr", c.lr);

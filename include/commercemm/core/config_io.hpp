@@ -59,6 +59,7 @@ class TomlReader {
     if (!node.is_boolean()) fail(node, key, "expected true or false, got " + type_name(node));
     out = node.as_boolean()->get();
   }
+  void read_value(const toml::node& node, OptionTable& out, const std::string& key) { read_options(node, out, key); }
   template <ConfigStruct S> void read_value(const toml::node& node, S& out, const std::string& key) {
     if (!node.is_table()) fail(node, key, "expected a table, got " + type_name(node));
     read_table(*node.as_table(), out, key + ".");
@@ -194,7 +195,9 @@ namespace detail {
 template <class S> nlohmann::json to_json(S& s) {
   nlohmann::json j = nlohmann::json::object();
   visit_fields(s, [&](const char* name, auto& member) {
-    if constexpr (ConfigStruct<std::remove_cvref_t<decltype(member)>>) j[name] = to_json(member);
+    using T = std::remove_cvref_t<decltype(member)>;
+    if constexpr (ConfigStruct<T>) j[name] = to_json(member);
+    else if constexpr (std::is_same_v<T, OptionTable>) j[name] = commercemm::to_json(member);
     else j[name] = member;
   });
   return j;
@@ -228,6 +231,8 @@ template <class S> void from_json(const nlohmann::json& j, S& s, const std::stri
     using T = std::remove_cvref_t<decltype(member)>;
     if constexpr (ConfigStruct<T>) {
       from_json(*it, member, prefix + name + ".");
+    } else if constexpr (std::is_same_v<T, OptionTable>) {
+      for (const auto& [key, value] : it->items()) member[key] = Option{value, Location{"<config json>", 0, ""}};
     } else {
       try {
         member = it->template get<T>();

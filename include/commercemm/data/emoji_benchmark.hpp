@@ -462,7 +462,7 @@ inline EmojiBenchmarkReport build_emoji_benchmark(const EmojiBenchmarkOptions& o
     auto add_source = [&](Item item, PairKind kind) {
       pairs[p.split].push_back(Pair{item.id, p.key, kind, {}});
       sources[p.split].push_back(std::move(item));
-      ++report.counts[std::string(to_string(kind))][p.split];
+      ++report.counts[kind][p.split];
     };
     auto join = [](const std::vector<std::string>& words) {
       std::string s;
@@ -493,14 +493,14 @@ inline EmojiBenchmarkReport build_emoji_benchmark(const EmojiBenchmarkOptions& o
         q.id = "q:" + p.key + ":" + locale + ":label";
         q.title = it->second.label;
         q.language = locale;
-        add_source(std::move(q), PairKind::query);
+        add_source(std::move(q), pair_kinds::query);
       }
       if (use_tags) {
         Item q;
         q.id = "q:" + p.key + ":" + locale + ":tags";
         q.title = tags_text;
         q.language = locale;
-        add_source(std::move(q), PairKind::query);
+        add_source(std::move(q), pair_kinds::query);
       }
     }
     // Other vendors' art: an image view, and posts captioned in another locale.
@@ -514,7 +514,7 @@ inline EmojiBenchmarkReport build_emoji_benchmark(const EmojiBenchmarkOptions& o
       Item view;
       view.id = "v:" + p.key + ":" + vendor;
       view.images.push_back(path);
-      add_source(std::move(view), PairKind::image);
+      add_source(std::move(view), pair_kinds::image);
       for (int n = 0; n < options.posts_per_view; ++n) {
         std::vector<const std::string*> candidates;
         for (const auto& l : post_locales)
@@ -531,7 +531,7 @@ inline EmojiBenchmarkReport build_emoji_benchmark(const EmojiBenchmarkOptions& o
         post.title = text.label;
         post.tags = detail::sample(rng, text.tags, detail::pick(rng, 3));  // 0..2 hashtags
         post.language = locale;
-        add_source(std::move(post), PairKind::post);
+        add_source(std::move(post), pair_kinds::post);
       }
     }
   }

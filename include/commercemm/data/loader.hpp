@@ -12,6 +12,7 @@
 // each row carrying its index in the global batch (Batch::sample_index). Positions (epoch,
 // batch) mean the same at any number of shards, so a checkpoint resumes at any world size.
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -45,6 +46,7 @@ struct Example {
   std::filesystem::path image;  ///< empty = no image
   std::string text;             ///< empty = no text
   std::int64_t product = -1;    ///< index into the loader's product dictionary (-1 = none)
+  std::string kind;             ///< a pair's source: its pair kind; "" for catalog items
 };
 
 /// A training record: `source` alone (image-text), or `source` -> `target` (a cross pair).
@@ -113,7 +115,7 @@ class ProductIndex {
 
 inline Example to_example(const Item& item, ProductIndex& products, const std::string& product_id) {
   return {item.id, item.images.empty() ? std::filesystem::path{} : item.images.front(), item.text(),
-          products(product_id)};
+          products(product_id), ""};
 }
 
 /// Pass A records: every catalog item of a split, as an image-text pair.
@@ -133,7 +135,51 @@ inline std::vector<Record> cross_pair_records(const DatasetSplit& split, Product
     if (!kinds.empty() && std::find(kinds.begin(), kinds.end(), pair.kind) == kinds.end()) continue;
     const Item* source = split.sources.find(pair.source);
     const auto& target = split.catalog[split.catalog.product_items(pair.target).front()];
-    out.push_back({to_example(*source, products, pair.target), to_example(target, products, pair.target)});
+    auto example = to_example(*source, products, pair.target);
+    example.kind = pair.kind;
+    out.push_back({std::move(example), to_example(target, products, pair.target)});
+  }
+  return out;
+}
+
+/// Pass B records with the pair kinds mixed by `weights` (kind -> relative share; empty:
+/// every pair once, so each kind has its share of the pairs). With weights, each kind gets
+/// round(w / sum(w) * N) records, N the pairs of the weighted kinds: its pairs in a seeded
+/// order, repeated when it needs more than it has (they are augmented anew each time).
+/// A weight for a kind the split lacks, a kind of the split without a weight, or a negative
+/// weight is an error naming data.pair_kinds.<kind>.
+inline std::vector<Record> mixed_cross_pair_records(const DatasetSplit& split, ProductIndex& products,
+                                                    const OptionTable& weights, std::uint64_t seed) {
+  if (weights.empty()) return cross_pair_records(split, products);
+  const auto present = split.pair_kinds();
+  std::string listed;
+  for (const auto& k : present) listed += (listed.empty() ? "" : ", ") + k;
+  std::map<PairKind, double> w;
+  double total = 0;
+  for (const auto& [kind, option] : weights) {
+    const Location at{option.where.file, option.where.line, "data.pair_kinds." + kind};
+    if (std::find(present.begin(), present.end(), kind) == present.end())
+      throw Error(at, "the " + split.name + " split has no '" + kind + "' pairs (its kinds: " + listed + ")");
+    if (!option.value.is_number() || option.value.get<double>() < 0)
+      throw Error(at, "expected a weight >= 0, got " + option.value.dump());
+    total += w[kind] = option.value.get<double>();
+  }
+  for (const auto& kind : present)
+    if (!w.count(kind))
+      throw Error(Location{"", 0, "data.pair_kinds." + kind},
+                  "the " + split.name + " split has '" + kind + "' pairs but [data.pair_kinds] gives them no weight "
+                  "(0 leaves them out)");
+  if (!(total > 0)) throw Error(Location{"", 0, "data.pair_kinds"}, "every weight is 0: pass B would have no data");
+  std::size_t n = 0;
+  for (const auto& p : split.pairs) n += w.at(p.kind) > 0 ? 1 : 0;
+  std::vector<Record> out;
+  std::mt19937_64 rng(seed);
+  for (const auto& [kind, weight] : w) {
+    if (weight <= 0) continue;
+    auto records = cross_pair_records(split, products, {kind});
+    std::shuffle(records.begin(), records.end(), rng);
+    const auto want = static_cast<std::size_t>(std::llround(weight / total * static_cast<double>(n)));
+    for (std::size_t i = 0; i < want; ++i) out.push_back(records[i % records.size()]);
   }
   return out;
 }
@@ -144,8 +190,8 @@ inline std::vector<Record> cross_pair_records(const DatasetSplit& split, Product
 /// retrieval tasks a row or two per batch.
 inline std::vector<Record> balanced_cross_pair_records(const DatasetSplit& split, ProductIndex& products,
                                                        double queries_per_view = 0.5, std::uint64_t seed = 0) {
-  auto out = cross_pair_records(split, products, {PairKind::image, PairKind::post});
-  auto queries = cross_pair_records(split, products, {PairKind::query});
+  auto out = cross_pair_records(split, products, {pair_kinds::image, pair_kinds::post});
+  auto queries = cross_pair_records(split, products, {pair_kinds::query});
   std::mt19937_64 rng(seed);
   std::shuffle(queries.begin(), queries.end(), rng);
   const auto keep = std::min(queries.size(), static_cast<std::size_t>(queries_per_view * static_cast<double>(out.size())));
@@ -376,6 +422,8 @@ class Loader {
       product[i] = examples[i]->product;
       batch.item_ids.push_back(examples[i]->id);
     }
+    if (!examples.front()->kind.empty())
+      for (const auto* e : examples) batch.kinds.push_back(e->kind);
     return batch;
   }
 

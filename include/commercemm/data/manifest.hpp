@@ -22,24 +22,23 @@
 
 namespace commercemm::data {
 
-/// What a retrieval pair links: a text query, another view (image) of the product, or a user
-/// post (image + text). Catalog image-text pairs for pre-training are the catalog items.
-enum class PairKind { query, image, post };
+/// What a retrieval pair links: an open set of names, any identifier [a-z][a-z0-9_]*. Built
+/// in: "query" (a text search query), "image" (another view of the product), "post" (a user's
+/// image + text); a dataset may add its own ("review", "ad", "frame", ...). What a kind's
+/// sources hold (text, image or both) comes from its source items, the same for all of them.
+using PairKind = std::string;
 
-inline std::string_view to_string(PairKind kind) {
-  switch (kind) {
-    case PairKind::query: return "query";
-    case PairKind::image: return "image";
-    case PairKind::post: return "post";
-  }
-  return "?";
-}
+namespace pair_kinds {
+inline const PairKind query = "query";
+inline const PairKind image = "image";
+inline const PairKind post = "post";
+}  // namespace pair_kinds
 
-inline std::optional<PairKind> parse_pair_kind(std::string_view name) {
-  if (name == "query") return PairKind::query;
-  if (name == "image") return PairKind::image;
-  if (name == "post") return PairKind::post;
-  return std::nullopt;
+/// Whether `name` is a pair kind's name: [a-z][a-z0-9_]*.
+inline bool valid_pair_kind(std::string_view name) {
+  if (name.empty() || name[0] < 'a' || name[0] > 'z') return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
 /// One line of an items manifest. A catalog product has a product_id, text and an image; a
@@ -80,7 +79,7 @@ struct Item {
 struct Pair {
   std::string source;  ///< an item id in the sources manifest
   std::string target;  ///< a product_id of the catalog
-  PairKind kind = PairKind::query;
+  PairKind kind = pair_kinds::query;
   Location where;
 };
 
@@ -247,11 +246,13 @@ inline ItemTable read_items(const std::filesystem::path& file, const ItemRequire
 }
 
 /// Reads a pairs manifest and checks every reference: `source` must be an item of `sources`,
-/// `target` a product of `catalog`, and the source must have what its kind needs (a query
-/// text, an image view an image, a post both).
+/// `target` a product of `catalog`; `kind` an identifier. The sources of one kind must all
+/// hold the same modalities (a built-in kind has them fixed: a query text, an image view an
+/// image, a post both); the first pair of a new kind fixes them for the rest.
 inline std::vector<Pair> read_pairs(const std::filesystem::path& file, const ItemTable& sources,
                                     const ItemTable& catalog) {
   std::vector<Pair> pairs;
+  std::map<std::string, std::pair<std::pair<bool, bool>, std::int64_t>> first_of_kind;  // kind -> (text, image), line
   for_each_jsonl_object(file, [&](const nlohmann::json& object, const Location& where) {
     detail::reject_unknown_keys(object, {"source", "target", "kind"}, where);
     Pair pair;
@@ -259,23 +260,37 @@ inline std::vector<Pair> read_pairs(const std::filesystem::path& file, const Ite
     pair.source = detail::expect_string(object, "source", where, true);
     pair.target = detail::expect_string(object, "target", where, true);
     const auto kind_name = detail::expect_string(object, "kind", where, true);
-    const auto kind = parse_pair_kind(kind_name);
-    if (!kind) throw Error({where.file, where.line, "kind"}, "unknown kind '" + kind_name + "' (known: query, image, post)");
-    pair.kind = *kind;
+    if (!valid_pair_kind(kind_name))
+      throw Error({where.file, where.line, "kind"},
+                  "'" + kind_name + "' is not a pair kind: a lower-case identifier [a-z][a-z0-9_]* (query, image, "
+                  "post, or a kind of the dataset's own, e.g. review)");
+    pair.kind = kind_name;
     const Item* source = sources.find(pair.source);
     if (source == nullptr)
       throw Error({where.file, where.line, "source"}, "no item with id '" + pair.source + "' in the sources");
     if (!catalog.has_product(pair.target))
       throw Error({where.file, where.line, "target"}, "no product '" + pair.target + "' in the catalog");
-    const bool needs_text = pair.kind != PairKind::image;
-    const bool needs_image = pair.kind != PairKind::query;
-    if ((needs_text && !source->has_text()) || (needs_image && !source->has_image()))
+    auto holds = [](bool text, bool image) { return text ? (image ? "text and an image" : "only text") : "only an image"; };
+    const auto built_in = kind_name == pair_kinds::query ? std::optional<std::pair<bool, bool>>({true, false})
+                          : kind_name == pair_kinds::image ? std::optional<std::pair<bool, bool>>({false, true})
+                          : kind_name == pair_kinds::post  ? std::optional<std::pair<bool, bool>>({true, true})
+                                                           : std::nullopt;
+    const std::pair<bool, bool> has{source->has_text(), source->has_image()};
+    if (built_in && ((built_in->first && !has.first) || (built_in->second && !has.second)))
       throw Error({where.file, where.line, "kind"},
                   "a '" + kind_name + "' pair needs a source with " +
-                      (needs_text && needs_image ? "text and an image" : needs_text ? "text" : "an image") +
+                      (built_in->first && built_in->second ? "text and an image" : built_in->first ? "text" : "an image") +
                       ", but item '" + pair.source + "' (" + source->where.file + ":" +
-                      std::to_string(source->where.line) + ") has " +
-                      (source->has_text() ? (source->has_image() ? "both" : "only text") : "only an image"));
+                      std::to_string(source->where.line) + ") has " + holds(has.first, has.second));
+    if (!built_in) {
+      const auto [first, inserted] = first_of_kind.try_emplace(kind_name, has, where.line);
+      if (!inserted && first->second.first != has)
+        throw Error({where.file, where.line, "kind"},
+                    "the sources of '" + kind_name + "' pairs must all hold the same modalities: item '" + pair.source +
+                        "' has " + holds(has.first, has.second) + ", the first '" + kind_name + "' pair's source (line " +
+                        std::to_string(first->second.second) + ") has " +
+                        holds(first->second.first.first, first->second.first.second));
+    }
     pairs.push_back(std::move(pair));
   });
   return pairs;
@@ -314,7 +329,7 @@ inline void write_pairs(const std::filesystem::path& file, const std::vector<Pai
     nlohmann::ordered_json object;
     object["source"] = pair.source;
     object["target"] = pair.target;
-    object["kind"] = std::string(to_string(pair.kind));
+    object["kind"] = pair.kind;
     out << object.dump() << '\n';
   }
   if (!out) throw Error({file.string(), 0, ""}, "write failed");
@@ -326,8 +341,25 @@ inline void write_pairs(const std::filesystem::path& file, const std::vector<Pai
 struct DatasetSplit {
   std::string name;
   ItemTable catalog;  ///< the products: image-text pairs for pre-training, labels for categorization
-  ItemTable sources;  ///< queries, other views, posts
+  ItemTable sources;  ///< queries, other views, posts, and whatever else a dataset pairs
   std::vector<Pair> pairs;
+
+  /// The pair kinds present, in the order of their first pair.
+  std::vector<PairKind> pair_kinds() const {
+    std::vector<PairKind> out;
+    for (const auto& p : pairs)
+      if (std::find(out.begin(), out.end(), p.kind) == out.end()) out.push_back(p.kind);
+    return out;
+  }
+  /// What the sources of `kind` hold: {has text, has an image} (of its first pair's source).
+  std::pair<bool, bool> kind_holds(const PairKind& kind) const {
+    for (const auto& p : pairs)
+      if (p.kind == kind) {
+        const Item* source = sources.find(p.source);
+        return {source->has_text(), source->has_image()};
+      }
+    return {false, false};
+  }
 };
 
 inline std::filesystem::path split_manifest(const std::filesystem::path& dir, std::string_view what,

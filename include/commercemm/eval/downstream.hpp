@@ -9,6 +9,8 @@
 //   query_to_product              a text query          -> the catalog item (multimodal)
 //   image_to_product              a user image          -> the catalog item (multimodal)
 //   post_to_product               an image + text post  -> the catalog item (multimodal)
+//   <kind>_to_product             every other pair kind of the test split (a dataset's own,
+//                                 e.g. review_to_product): its sources' text, image or both
 // Retrieval scores Recall@1/5/10 and MRR over the test split's catalog (a hit is any catalog
 // item of the right product); categorization scores accuracy and macro-F1, by the nearest
 // class centroid of frozen embeddings (centroids from the train split) and, after finetune,
@@ -50,17 +52,31 @@ inline const std::vector<DownstreamTask>& downstream_tasks() {
       {"fashion_mnist_categorization", TaskKind::categorization, M::image, M::image, std::nullopt, "fashion_mnist"},
       {"image_to_text", TaskKind::retrieval, M::image, M::text, std::nullopt, ""},
       {"text_to_image", TaskKind::retrieval, M::text, M::image, std::nullopt, ""},
-      {"query_to_product", TaskKind::retrieval, M::text, M::multimodal, data::PairKind::query, ""},
-      {"image_to_product", TaskKind::retrieval, M::image, M::multimodal, data::PairKind::image, ""},
-      {"post_to_product", TaskKind::retrieval, M::multimodal, M::multimodal, data::PairKind::post, ""},
+      {"query_to_product", TaskKind::retrieval, M::text, M::multimodal, data::pair_kinds::query, ""},
+      {"image_to_product", TaskKind::retrieval, M::image, M::multimodal, data::pair_kinds::image, ""},
+      {"post_to_product", TaskKind::retrieval, M::multimodal, M::multimodal, data::pair_kinds::post, ""},
   };
   return tasks;
 }
 
-/// The task called `name`; an unknown name is an error listing the valid ones.
-inline const DownstreamTask& downstream_task(const std::string& name) {
+/// The built-in tasks, and `<kind>_to_product` for every other pair kind of `split`: its
+/// queries are the sources' text, image, or both fused, as the kind's sources hold.
+inline std::vector<DownstreamTask> downstream_tasks(const data::DatasetSplit& split) {
+  auto out = downstream_tasks();
+  for (const auto& kind : split.pair_kinds()) {
+    if (kind == data::pair_kinds::query || kind == data::pair_kinds::image || kind == data::pair_kinds::post) continue;
+    const auto [text, image] = split.kind_holds(kind);
+    const auto query = text && image ? Modality::multimodal : text ? Modality::text : Modality::image;
+    out.push_back({kind + "_to_product", TaskKind::retrieval, query, Modality::multimodal, kind, ""});
+  }
+  return out;
+}
+
+/// The task called `name` among `tasks`; an unknown name is an error listing the valid ones.
+inline DownstreamTask downstream_task(const std::string& name,
+                                      const std::vector<DownstreamTask>& tasks = downstream_tasks()) {
   std::string known;
-  for (const auto& t : downstream_tasks()) {
+  for (const auto& t : tasks) {
     if (t.name == name) return t;
     known += (known.empty() ? "" : ", ") + t.name;
   }
@@ -140,15 +156,33 @@ inline RetrievalMetrics score_retrieval(const torch::Tensor& queries, const torc
 }
 
 
-/// A benchmark directory's splits (train: centroids and fine-tuning; test: scoring), and
-/// Fashion-MNIST when a task needs it.
+/// A benchmark directory's splits (train: centroids and fine-tuning; test: scoring), its
+/// tasks (the built-in ones and one per pair kind of its own), and Fashion-MNIST when a task
+/// needs it.
 struct Benchmark {
   data::DatasetSplit train, test;
   std::optional<data::FashionMnist> fashion_train, fashion_test;
+  std::vector<DownstreamTask> tasks;
 
+  /// The task called `name` on this benchmark (an error listing them when unknown).
+  DownstreamTask task(const std::string& name) const { return downstream_task(name, tasks); }
+  /// `names` checked, or every task of the benchmark when empty.
+  std::vector<std::string> task_names(const std::vector<std::string>& names = {}) const {
+    if (!names.empty()) {
+      for (const auto& n : names) task(n);
+      return names;
+    }
+    std::vector<std::string> out;
+    for (const auto& t : tasks) out.push_back(t.name);
+    return out;
+  }
+
+  /// `tasks` empty: every task (Fashion-MNIST included).
   static Benchmark load(const std::string& dir, const std::vector<std::string>& tasks, const Config& config) {
-    Benchmark b{data::read_split(dir, "train"), data::read_split(dir, "test"), std::nullopt, std::nullopt};
-    if (std::find(tasks.begin(), tasks.end(), "fashion_mnist_categorization") != tasks.end()) {
+    Benchmark b{data::read_split(dir, "train"), data::read_split(dir, "test"), std::nullopt, std::nullopt, {}};
+    b.tasks = downstream_tasks(b.test);
+    b.task_names(tasks);  // unknown names fail before any work
+    if (tasks.empty() || std::find(tasks.begin(), tasks.end(), "fashion_mnist_categorization") != tasks.end()) {
       auto slice = [](data::FashionMnist f, std::int64_t n) {
         n = std::min(n, f.images.size(0));
         return data::FashionMnist{f.images.slice(0, 0, n), f.labels.slice(0, 0, n)};
@@ -160,12 +194,6 @@ struct Benchmark {
   }
 };
 
-/// Every task's names, for "all".
-inline std::vector<std::string> downstream_task_names() {
-  std::vector<std::string> out;
-  for (const auto& t : downstream_tasks()) out.push_back(t.name);
-  return out;
-}
 
 /// The embedded sets the chosen tasks score.
 struct TaskSets {
@@ -211,7 +239,7 @@ inline TaskSets embed_benchmark(const Benchmark& bench, std::shared_ptr<const da
   data::ProductIndex products;
   bool catalog = false, centroids = false;
   for (const auto& name : tasks) {
-    const auto& t = downstream_task(name);
+    const auto t = bench.task(name);
     if (t.label == "fashion_mnist") continue;
     catalog = true;
     if (t.kind == TaskKind::categorization) centroids = true;
@@ -225,7 +253,7 @@ inline TaskSets embed_benchmark(const Benchmark& bench, std::shared_ptr<const da
                                        tokenizer, config, embed, keep_pixels);
   }
   for (const auto& name : tasks) {
-    const auto& t = downstream_task(name);
+    const auto t = bench.task(name);
     if (!t.pairs || sets.sources.count(*t.pairs)) continue;
     if (unfused && t.query != Modality::multimodal && unfused->sources.count(*t.pairs))
       sets.sources[*t.pairs] = unfused->sources.at(*t.pairs);
@@ -252,10 +280,11 @@ struct FinetunedHead {
 /// Scores `tasks` on embedded sets; a task whose features the sets lack is left out (the
 /// reference rows have no image-to-text, for instance). Shaped as metrics.json.
 inline nlohmann::json score_tasks(const TaskSets& sets, const std::vector<std::string>& tasks,
-                                  const SearchOptions& search, const FinetunedHead* head = nullptr) {
+                                  const SearchOptions& search, const FinetunedHead* head = nullptr,
+                                  const std::vector<DownstreamTask>& known = downstream_tasks()) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& name : tasks) {
-    const auto& t = downstream_task(name);
+    const auto t = downstream_task(name, known);
     if (t.kind == TaskKind::retrieval) {
       const EmbeddedSet& queries = t.pairs ? sets.sources.at(*t.pairs) : sets.test_catalog;
       const auto& q = queries.get(t.query);

@@ -3,8 +3,12 @@
 // item's S embedding and its target product's T embedding over the batch, S and T each one of
 // cmm::Text, cmm::Image, cmm::Multimodal. Sources lacking a modality (a text query has no
 // image) take part only in the rows they can fill; items of the same product are not negatives.
+#include <algorithm>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <tuple>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -30,9 +34,48 @@ inline torch::Tensor rows_with(const Batch& batch, Modality m) {
   return text.logical_or(image);
 }
 
-template <ModalityTag Source, ModalityTag Target, gather::GatherPolicy Gather = gather::AcrossRanks>
+/// Which pair kinds a retrieval task trains on (the sources' Batch::kinds).
+namespace kinds {
+/// A kind's name as a template argument: kinds::Only<"review">.
+template <std::size_t N> struct Name {
+  char text[N]{};
+  constexpr Name(const char (&s)[N]) { std::copy_n(s, N, text); }  // NOLINT: implicit, for NTTPs
+  constexpr std::string_view view() const { return {text, N - 1}; }
+};
+/// Every pair kind (the built-in tasks).
+struct Any {
+  static constexpr bool all = true;
+  static bool contains(std::string_view) { return true; }
+  static std::string suffix() { return ""; }
+};
+/// Only these kinds; the task's name ends with them: retrieval_text_multimodal_review.
+template <Name... Ks> struct Only {
+  static_assert(sizeof...(Ks) > 0, "kinds::Only<...> needs at least one pair kind");
+  static constexpr bool all = false;
+  static bool contains(std::string_view kind) { return ((kind == Ks.view()) || ...); }
+  static std::string suffix() {
+    std::string s;
+    ((s += "_" + std::string(Ks.view())), ...);
+    return s;
+  }
+};
+}  // namespace kinds
+
+/// [B] bool: rows of `batch` whose pair kind `Kinds` takes (all rows for kinds::Any).
+template <class Kinds> torch::Tensor rows_of_kinds(const Batch& batch, const torch::TensorOptions& on) {
+  if constexpr (Kinds::all) return torch::ones({batch.size()}, on);
+  std::vector<std::uint8_t> take;
+  for (const auto& kind : batch.kinds) take.push_back(Kinds::contains(kind) ? 1 : 0);
+  if (static_cast<std::int64_t>(take.size()) != batch.size()) return torch::zeros({batch.size()}, on);
+  return torch::tensor(take, torch::kUInt8).to(on.device(), torch::kBool);
+}
+
+template <ModalityTag Source, ModalityTag Target, gather::GatherPolicy Gather = gather::AcrossRanks,
+          class Kinds = kinds::Any>
 struct Retrieval {
-  static std::string name() { return std::string("retrieval_") + Source::name + "_" + Target::name; }
+  static std::string name() {
+    return std::string("retrieval_") + Source::name + "_" + Target::name + Kinds::suffix();
+  }
   static constexpr Pass pass = Pass::cross_pair;
   static constexpr Needs needs{.source = Source::value, .target = Target::value};
   using Head = Temperature;
@@ -44,7 +87,8 @@ struct Retrieval {
   static losses::LossOutput loss(Head& head, ModelImpl&, const CrossPairView& view, TaskContext&, const Options&) {
     const auto& queries = view.source_embeddings.get(Source::value);
     const auto& keys = view.target_embeddings.get(Target::value);
-    const auto rows = rows_with(*view.source, Source::value);
+    auto rows = rows_with(*view.source, Source::value);
+    if constexpr (!Kinds::all) rows = rows.logical_and(rows_of_kinds<Kinds>(*view.source, rows.options()));
     // No source in the global batch has the modality (a batch of text queries has no image):
     // the task contributes nothing, but stays in the graph so the pass can always
     // back-propagate. Every rank takes the same branch (the step gives every rank the same
@@ -80,5 +124,6 @@ struct OmniRetrieval {
 }  // namespace commercemm::tasks
 
 namespace commercemm {
-namespace omni = tasks::omni;  // cmm::omni::All, as DESIGN.md writes it
+namespace omni = tasks::omni;    // cmm::omni::All, as DESIGN.md writes it
+namespace kinds = tasks::kinds;  // cmm::kinds::Only<"review">
 }  // namespace commercemm

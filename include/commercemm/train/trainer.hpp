@@ -133,8 +133,14 @@ class Trainer {
                                                                            : "train.batch_size (pass B takes half)", false);
       options.shuffle = true;
       options.drop_last = true;
-      auto records = data::balanced_cross_pair_records(train, products_, 0.5, static_cast<std::uint64_t>(config_.train.seed));
+      auto records = data::mixed_cross_pair_records(train, products_, config_.data.pair_kinds,
+                                                    static_cast<std::uint64_t>(config_.train.seed));
       cross_pair_ = std::make_unique<data::Loader>(std::move(records), tokenizer_, options);
+    }
+    if (!cross_pair_ && !config_.data.pair_kinds.empty()) {
+      const auto& first = config_.data.pair_kinds.begin()->second.where;
+      throw Error(Location{first.file, first.line, "data.pair_kinds"},
+                  "this recipe has no cross-pair task (or all have weight 0): the weights would do nothing");
     }
     if (comm) {
       // Same recipe (its type), config and vocabulary everywhere; then rank 0's weights.
