@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <tuple>
 #include <string>
 
 #include <torch/optim/sgd.h>
@@ -158,6 +160,53 @@ BOOST_AUTO_TEST_CASE(schedule_drop_text_drops_that_share_of_the_texts) {
   BOOST_TEST(eligible == 600);
   BOOST_TEST(std::abs(static_cast<double>(text) / 600.0 - 0.5) < 0.06);   // ~4 sigma
   BOOST_TEST(std::abs(static_cast<double>(image) / 600.0 - 0.2) < 0.05);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(accumulation)
+
+// train.accumulate = 2 on a batch of 8 takes the step one pass over the 8 takes, for a loss
+// whose mean counts the same elements in every micro-batch (MIM-fr: a fixed share of patches
+// per row). Plain SGD, so parameters differ exactly as gradients do.
+BOOST_AUTO_TEST_CASE(two_micro_batches_of_b_equal_one_batch_of_2b) {
+  using Recipe = cmm::Recipe<Model, cmm::TaskList<tk::MIM<cmm::losses::FeatureRegression>>,
+                             cmm::schedules::FixedFusionSplit<0>>;
+  auto run = [](std::int64_t accumulate) {
+    auto config = tiny({("train.accumulate=" + std::to_string(accumulate)).c_str()});
+    torch::manual_seed(0);
+    cmm::train::Step<Recipe> step(Model(config.model), config, kSpecial);
+    torch::optim::SGD sgd(step.parameters(), torch::optim::SGDOptions(0.5));
+    const auto batch = pairs(8, config.model.image.image_size);
+    const auto r = step.run(&batch, nullptr, nullptr, sgd, 3);
+    std::map<std::string, torch::Tensor> state;
+    for (auto& p : step.model()->named_parameters()) state[p.key()] = p.value().detach().clone();
+    for (auto& p : step.heads().named_parameters()) state["heads." + p.key()] = p.value().detach().clone();
+    return std::make_tuple(r.image_text.losses.at("mim_fr"), state, step.counters());
+  };
+  const auto [whole_loss, whole, whole_counts] = run(1);
+  const auto [micro_loss, micro, micro_counts] = run(2);
+  BOOST_TEST(micro_counts.backward == 2);
+  BOOST_TEST(micro_counts.optimizer_steps == 1);
+  BOOST_TEST(whole_counts.backward == 1);
+  BOOST_TEST(micro_loss == whole_loss, boost::test_tools::tolerance(1e-5));
+  double worst = 0, moved = 0;
+  for (const auto& [name, tensor] : whole) worst = std::max(worst, (micro.at(name) - tensor).abs().max().item<double>());
+  torch::manual_seed(0);
+  Model untouched(tiny().model);
+  for (auto& p : untouched->named_parameters()) moved = std::max(moved, (whole.at(p.key()) - p.value()).abs().max().item<double>());
+  BOOST_TEST(worst < 1e-5);
+  BOOST_TEST(moved > 1e-3);  // the step did move the weights
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_that_does_not_divide_is_refused_with_the_key) {
+  auto config = tiny({"train.accumulate=16"});
+  torch::manual_seed(0);
+  cmm::train::Step<ItcRecipe> step(Model(config.model), config, kSpecial);
+  torch::optim::SGD sgd(step.parameters(), torch::optim::SGDOptions(0.5));
+  const auto batch = pairs(8, config.model.image.image_size);
+  BOOST_TEST(has(error_of([&] { step.run(&batch, nullptr, nullptr, sgd, 0); }), "train.accumulate: a batch of 8 rows"));
+  BOOST_TEST(has(error_of([] { tiny({"train.accumulate=0"}); }), "train.accumulate: must be at least 1"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -35,6 +35,9 @@ struct TrainConfig {
   /// pass does not scale its gradient (ITC starves next to three retrieval losses otherwise).
   bool normalize_pass_weights = false;
   std::int64_t cross_pair_batch_size = 0;  ///< pass B rows; 0 = half of batch_size
+  /// Micro-batches per optimizer step (gradient accumulation): the batches above are cut into
+  /// this many forward/backward passes, so a machine trains at a batch it cannot hold at once.
+  std::int64_t accumulate = 1;
   std::int64_t log_every = 10;             ///< steps per metrics.jsonl line (losses averaged)
   std::int64_t checkpoint_every = 500;     ///< steps between checkpoints (and one at the end)
   std::int64_t keep_checkpoints = 3;       ///< newest step-N.pt files kept (last.pt links the newest)
@@ -99,7 +102,7 @@ template <class F> void visit_fields(TrainConfig& c, F&& f) {
   f("threads", c.threads); f("normalize_pass_weights", c.normalize_pass_weights);
   f("cross_pair_batch_size", c.cross_pair_batch_size); f("log_every", c.log_every);
   f("checkpoint_every", c.checkpoint_every); f("keep_checkpoints", c.keep_checkpoints);
-  f("device", c.device);
+  f("device", c.device); f("accumulate", c.accumulate);
 }
 template <class F> void visit_fields(DistConfig& c, F&& f) {
   f("timeout_s", c.timeout_s); f("backend", c.backend); f("bucket_mb", c.bucket_mb);
@@ -129,6 +132,7 @@ inline void validate(const Config& c, const std::string& file = "") {
   detail::require(c.data.workers >= 0, at, "data.workers", "must not be negative");
   detail::require(t.cross_pair_batch_size >= 0, at, "train.cross_pair_batch_size", "must not be negative (0 = half)");
   detail::require(t.log_every > 0, at, "train.log_every", "must be at least 1");
+  detail::require(t.accumulate >= 1, at, "train.accumulate", "must be at least 1 (1 = no accumulation)");
   detail::require(t.checkpoint_every > 0, at, "train.checkpoint_every", "must be at least 1");
   detail::require(t.keep_checkpoints >= 1, at, "train.keep_checkpoints", "must be at least 1 (the newest)");
   const bool cuda_index = t.device.rfind("cuda:", 0) == 0 && t.device.size() > 5 &&

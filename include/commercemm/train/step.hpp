@@ -244,13 +244,41 @@ class Step {
     result.draw = schedule_.draw(step);
     TaskContext ctx{step, result.draw.split, special_.mask, {}};
     optimizer.zero_grad();
+    // train.accumulate = N: each pass runs on N micro-batches (rows keep their global
+    // indices, so every per-sample draw is the one the whole batch would make), each loss
+    // scaled by 1/N, gradients summed; contrastive negatives come from the micro-batch.
+    const auto n = config_.train.accumulate;
     if (image_text) {
-      result.image_text = image_text_pass(*image_text, ctx);
+      result.image_text = accumulate(n, [&](std::int64_t m) { return image_text_pass(micro_batch(*image_text, m, n), ctx); });
       if (RecipeT::UpdatePolicy::step_after_each_pass && result.image_text.ran) update(optimizer);
     }
-    if (source && target) result.cross_pair = cross_pair_pass(*source, *target, ctx, result.draw);
+    if (source && target)
+      result.cross_pair = accumulate(n, [&](std::int64_t m) {
+        return cross_pair_pass(micro_batch(*source, m, n), micro_batch(*target, m, n), ctx, result.draw);
+      });
     if (!RecipeT::UpdatePolicy::step_after_each_pass || result.cross_pair.ran) update(optimizer);
     return result;
+  }
+
+  /// Rows [m B / n, (m + 1) B / n) of `batch`, with their global sample indices.
+  static Batch micro_batch(const Batch& batch, std::int64_t m, std::int64_t n) {
+    if (n == 1) return batch;
+    const auto b = batch.size();
+    if (b < n)
+      throw Error(Location{"", 0, "train.accumulate"}, "a batch of " + std::to_string(b) + " rows cannot be cut into " +
+                                                           std::to_string(n) + " micro-batches");
+    const auto first = b * m / n, rows = b * (m + 1) / n - first;
+    auto slice = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, first, rows) : t; };
+    Batch out;
+    out.text_ids = slice(batch.text_ids), out.text_mask = slice(batch.text_mask), out.images = slice(batch.images);
+    out.product_ids = slice(batch.product_ids);
+    out.text_present = slice(batch.text_present), out.image_present = slice(batch.image_present);
+    out.sample_index = batch.sample_index.defined() ? slice(batch.sample_index) : torch::arange(first, first + rows, torch::kLong);
+    auto part = [&](const std::vector<std::string>& v) {
+      return v.empty() ? v : std::vector<std::string>(v.begin() + first, v.begin() + first + rows);
+    };
+    out.item_ids = part(batch.item_ids), out.kinds = part(batch.kinds);
+    return out;
   }
 
   /// Pass A: forward, weighted sum, backward (no optimizer step).
@@ -540,10 +568,29 @@ class Step {
     return total;
   }
 
+  // Runs `pass(m)` for m < n with the loss scaled by 1/n; losses and parts averaged over the
+  // micro-batches, dropout counts summed.
+  template <class F> PassResult accumulate(std::int64_t n, F&& pass) {
+    if (n == 1) return pass(0);
+    loss_scale_ = 1.0 / static_cast<double>(n);
+    PassResult out;
+    for (std::int64_t m = 0; m < n; ++m) {
+      auto r = pass(m);
+      if (!r.ran) continue;
+      out.ran = true;
+      out.total += r.total / static_cast<double>(n);
+      for (const auto& [k, v] : r.losses) out.losses[k] += v / static_cast<double>(n);
+      for (const auto& [k, v] : r.parts) out.parts[k] += v / static_cast<double>(n);
+      out.dropped_text += r.dropped_text, out.dropped_image += r.dropped_image, out.droppable += r.droppable;
+    }
+    loss_scale_ = 1.0;
+    return out;
+  }
+
   void backward(const torch::Tensor& total, PassResult& result, Pass pass) {
     result.ran = true;
     if (reducer_) reducer_->begin(static_cast<int>(pass));
-    total.backward();
+    (loss_scale_ == 1.0 ? total : total * loss_scale_).backward();
     if (reducer_) reducer_->finish();
     ++counters_.backward;
   }
@@ -587,6 +634,7 @@ class Step {
   data::SpecialTokens special_;
   Teacher teacher_;
   std::unique_ptr<dist::GradientReducer> reducer_;  // distributed only
+  double loss_scale_ = 1.0;                          // 1 / train.accumulate while accumulating
   std::array<std::string, task_count> names_;
   std::array<double, task_count> weights_{};
   StepCounters counters_;

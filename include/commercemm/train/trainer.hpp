@@ -118,6 +118,10 @@ class Trainer {
       if (rows % ranks != 0)
         throw Error(Location{"", 0, key}, "the global batch of " + std::to_string(rows) + " does not divide among " +
                                                std::to_string(ranks) + " ranks (WORLD_SIZE)");
+      if (rows % (ranks * config_.train.accumulate) != 0)
+        throw Error(Location{"", 0, key}, "the global batch of " + std::to_string(rows) + " does not divide into " +
+                                               std::to_string(ranks) + " ranks x train.accumulate = " +
+                                               std::to_string(config_.train.accumulate) + " micro-batches");
       auto options = data::loader_options(config_, rows, training);
       options.shard = comm ? comm->rank() : 0;
       options.shards = ranks;
