@@ -27,7 +27,7 @@ template <class Recipe> int main(int argc, char** argv) {
   add_embed_command<Recipe>(app);
   add_plot_command(app);
   add_compare_command(app);
-  add_describe_command<typename Recipe::Model>(app);
+  add_describe_command<Recipe>(app);
   add_data_command(app);
   try {
     app.parse(argc, argv);

@@ -41,7 +41,7 @@ inline std::shared_ptr<CommonOptions> add_common_options(CLI::App* cmd, const st
 /// then --set and --seed.
 inline Config resolve_config(const CommonOptions& o, const std::optional<Config>& base = std::nullopt) {
   Config config = !o.config.empty() ? load_config(o.config) : base ? *base : Config{};
-  for (const auto& assignment : o.overrides) apply_override(config, assignment);
+  apply_overrides(config, o.overrides);
   if (o.seed) {
     config.train.seed = *o.seed;
     validate(config, "--seed");

@@ -1,6 +1,7 @@
 #pragma once
 // `describe --config FILE [--json]`: what a config builds, before anything is trained:
-// parameters per part, the embedding size, and the tokens each input turns into.
+// parameters per part, the embedding size, the tokens each input turns into, and every task's
+// hyper-parameters and the schedule's options as the recipe resolves them (defaults included).
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include <commercemm/core/config_io.hpp>
 #include <commercemm/model.hpp>
+#include <commercemm/train/recipe_options.hpp>
 
 namespace commercemm::cli {
 
@@ -42,7 +44,17 @@ inline std::string format_count(std::int64_t n) {
   return buffer;
 }
 
-template <class ModelT> void add_describe_command(CLI::App& app) {
+/// The recipe's tasks (weight and hyper-parameters) and schedule options as `config` sets
+/// them; keys the recipe does not use are errors here too.
+template <class Recipe> nlohmann::json describe_recipe(Config config) {
+  train::read_task_options<typename Recipe::TaskTuple>(config);
+  train::read_schedule_options<typename Recipe::Schedule>(config);
+  const auto j = to_json(config);
+  return {{"tasks", j["tasks"]}, {"schedule", j.value("schedule", nlohmann::json::object())}};
+}
+
+template <class Recipe> void add_describe_command(CLI::App& app) {
+  using ModelT = typename Recipe::Model;
   struct Options {
     std::string config;
     std::vector<std::string> overrides;
@@ -55,8 +67,11 @@ template <class ModelT> void add_describe_command(CLI::App& app) {
   cmd->add_flag("--json", options->json, "Print JSON instead of a table");
   cmd->callback([options] {
     auto config = load_config(options->config);
-    for (const auto& o : options->overrides) apply_override(config, o);
-    const auto j = describe<ModelT>(config.model);
+    apply_overrides(config, options->overrides);
+    auto j = describe<ModelT>(config.model);
+    const auto recipe = describe_recipe<Recipe>(config);
+    j["tasks"] = recipe["tasks"];
+    j["schedule"] = recipe["schedule"];
     if (options->json) {
       std::cout << j.dump(2) << "\n";
       return;
@@ -73,6 +88,11 @@ template <class ModelT> void add_describe_command(CLI::App& app) {
                 j["tokens"]["text"].template get<long long>(), static_cast<long long>(config.model.text.max_length),
                 j["tokens"]["fused"].template get<long long>());
     std::printf("fusion splits: 0 (deepest) .. %lld (two towers)\n", static_cast<long long>(config.model.fusion.layers));
+    std::printf("tasks (weight, hyper-parameters):\n");
+    for (const auto& [name, task] : recipe["tasks"].items()) {
+      std::printf("  %-34s %s\n", name.c_str(), task.dump().c_str());
+    }
+    std::printf("schedule: %s\n", recipe["schedule"].dump().c_str());
   });
 }
 

@@ -49,7 +49,7 @@ template <class Model> LoadedModel<Model> load_model(const train::Checkpoint& ch
 /// text-only and image-only query sets, which no split changes.
 template <class Model>
 void sweep_fusion_split(LoadedModel<Model>& loaded, const eval::Benchmark& bench,
-                        const std::shared_ptr<const data::ByteLevelBpe>& tokenizer, const Config& config,
+                        const std::shared_ptr<const data::Tokenizer>& tokenizer, const Config& config,
                         const std::vector<std::string>& tasks, const eval::TaskSets& sets, const fs::path& file) {
   std::vector<std::string> multimodal;
   for (const auto& t : tasks) {

@@ -13,6 +13,13 @@ namespace commercemm {
 struct DataConfig {
   std::string dir = "data/emoji-commerce";  ///< a benchmark directory written by `data emoji`
   std::int64_t workers = 1;                 ///< background decode threads of the loader
+  /// "learned_bpe" (a byte-level BPE learned from the train split, at most
+  /// model.text.vocab_size ids), "wordpiece" (BERT's vocab.txt in `vocab`) or "gpt2_bpe"
+  /// (GPT-2's encoder.json in `vocab` and vocab.bpe in `merges`). The model's vocab_size then
+  /// comes from the tokenizer.
+  std::string tokenizer = "learned_bpe";
+  std::string vocab;   ///< wordpiece, gpt2_bpe: the vocabulary file
+  std::string merges;  ///< gpt2_bpe: the merges file
   /// [data.pair_kinds]: pair kind -> relative share of pass-B rows (empty: each kind's share of
   /// the pairs). When given, every kind of the train split must be listed (0 leaves it out).
   OptionTable pair_kinds;
@@ -93,7 +100,8 @@ struct Config {
 };
 
 template <class F> void visit_fields(DataConfig& c, F&& f) {
-  f("dir", c.dir); f("workers", c.workers); f("pair_kinds", c.pair_kinds);
+  f("dir", c.dir); f("workers", c.workers); f("tokenizer", c.tokenizer); f("vocab", c.vocab); f("merges", c.merges);
+  f("pair_kinds", c.pair_kinds);
 }
 template <class F> void visit_fields(TrainConfig& c, F&& f) {
   f("steps", c.steps); f("batch_size", c.batch_size); f("lr", c.lr);
@@ -130,6 +138,17 @@ inline void validate(const Config& c, const std::string& file = "") {
                   "must be \"fp32\" or \"bf16\", got \"" + t.precision + "\"");
   detail::require(t.threads >= 0, at, "train.threads", "must not be negative (0 = by precision)");
   detail::require(c.data.workers >= 0, at, "data.workers", "must not be negative");
+  const auto& tok = c.data.tokenizer;
+  detail::require(tok == "learned_bpe" || tok == "wordpiece" || tok == "gpt2_bpe", at, "data.tokenizer",
+                  "must be \"learned_bpe\", \"wordpiece\" or \"gpt2_bpe\", got \"" + tok + "\"");
+  detail::require(tok == "learned_bpe" || !c.data.vocab.empty(), at, "data.vocab",
+                  "data.tokenizer = \"" + tok + "\" reads its vocabulary from this file; it is not set");
+  detail::require(tok != "learned_bpe" || c.data.vocab.empty(), at, "data.vocab",
+                  "does nothing with data.tokenizer = \"learned_bpe\" (the vocabulary is learned)");
+  detail::require(tok == "gpt2_bpe" || c.data.merges.empty(), at, "data.merges",
+                  "does nothing with data.tokenizer = \"" + tok + "\" (only gpt2_bpe has a merges file)");
+  detail::require(tok != "gpt2_bpe" || !c.data.merges.empty(), at, "data.merges",
+                  "data.tokenizer = \"gpt2_bpe\" reads its merges (vocab.bpe) from this file; it is not set");
   detail::require(t.cross_pair_batch_size >= 0, at, "train.cross_pair_batch_size", "must not be negative (0 = half)");
   detail::require(t.log_every > 0, at, "train.log_every", "must be at least 1");
   detail::require(t.accumulate >= 1, at, "train.accumulate", "must be at least 1 (1 = no accumulation)");

@@ -174,7 +174,7 @@ inline Config load_config(const std::string& path) {
 
 /// Applies one "key=value" override (value in TOML syntax: 128, 3e-4, "bf16", true), as the
 /// command line's --set does. The result is validated again.
-inline void apply_override(Config& config, const std::string& assignment) {
+inline void apply_override(Config& config, const std::string& assignment, bool check = true) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     throw Error(Location{"--set", 0, assignment}, "expected key=value, e.g. train.steps=100");
@@ -187,7 +187,16 @@ inline void apply_override(Config& config, const std::string& assignment) {
   detail::TomlReader reader("--set " + assignment);
   Config changed = config;  // a rejected override leaves `config` as it was
   detail::apply_toml(detail::parse_toml(line, "--set " + assignment), changed, reader);
-  validate(changed, "--set " + assignment);
+  if (check) validate(changed, "--set " + assignment);
+  config = std::move(changed);
+}
+
+/// Applies several overrides, then validates once: keys that must change together
+/// (data.tokenizer with data.vocab) can. Any error leaves `config` as it was.
+inline void apply_overrides(Config& config, const std::vector<std::string>& assignments) {
+  Config changed = config;
+  for (const auto& a : assignments) apply_override(changed, a, false);
+  if (!assignments.empty()) validate(changed, "--set");
   config = std::move(changed);
 }
 

@@ -28,6 +28,7 @@
 #include <commercemm/core/config_io.hpp>
 #include <commercemm/core/error.hpp>
 #include <commercemm/data/tokenizers/bpe.hpp>
+#include <commercemm/data/tokenizers/wordpiece.hpp>
 
 namespace commercemm::train {
 
@@ -60,15 +61,25 @@ inline TrainState train_state_from_json(const nlohmann::json& j) {
           position(j.at("cross_pair")), j.value("extra", nlohmann::json::object())};
 }
 
-/// The tokenizer as JSON: a learned byte-level BPE travels inside the checkpoint.
-inline nlohmann::json tokenizer_to_json(const data::ByteLevelBpe& bpe) {
-  nlohmann::json merges = nlohmann::json::array();
-  for (const auto& [a, b] : bpe.merges()) merges.push_back({a, b});
-  return {{"kind", "byte_level_bpe"}, {"tokens", bpe.tokens()}, {"merges", merges}};
+/// The tokenizer as JSON: it travels inside the checkpoint, whichever it is (a learned or
+/// GPT-2's byte-level BPE, BERT's WordPiece), so a checkpoint needs no vocabulary file.
+inline nlohmann::json tokenizer_to_json(const data::Tokenizer& tokenizer) {
+  if (const auto* bpe = dynamic_cast<const data::ByteLevelBpe*>(&tokenizer)) {
+    nlohmann::json merges = nlohmann::json::array();
+    for (const auto& [a, b] : bpe->merges()) merges.push_back({a, b});
+    return {{"kind", "byte_level_bpe"}, {"tokens", bpe->tokens()}, {"merges", merges}};
+  }
+  if (const auto* wordpiece = dynamic_cast<const data::WordPieceTokenizer*>(&tokenizer))
+    return {{"kind", "wordpiece"}, {"tokens", wordpiece->tokens()}};
+  throw Error(Location{"<checkpoint>", 0, "tokenizer"}, "this tokenizer type cannot be saved in a checkpoint");
 }
-inline std::shared_ptr<const data::ByteLevelBpe> tokenizer_from_json(const nlohmann::json& j) {
-  if (j.value("kind", "") != "byte_level_bpe")
-    throw Error(Location{"<checkpoint>", 0, "tokenizer.kind"}, "unsupported tokenizer kind '" + j.value("kind", "") + "'");
+inline std::shared_ptr<const data::Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
+  const auto kind = j.value("kind", "");
+  if (kind == "wordpiece")
+    return std::make_shared<const data::WordPieceTokenizer>(
+        data::WordPieceTokenizer::from_tokens(j.at("tokens").get<std::vector<std::string>>(), "<checkpoint>"));
+  if (kind != "byte_level_bpe")
+    throw Error(Location{"<checkpoint>", 0, "tokenizer.kind"}, "unsupported tokenizer kind '" + kind + "'");
   std::vector<data::ByteLevelBpe::Merge> merges;
   for (const auto& m : j.at("merges")) merges.emplace_back(m.at(0).get<std::string>(), m.at(1).get<std::string>());
   return std::make_shared<const data::ByteLevelBpe>(
@@ -78,7 +89,7 @@ inline std::shared_ptr<const data::ByteLevelBpe> tokenizer_from_json(const nlohm
 /// Everything a checkpoint holds, by reference for saving. Null modules are skipped.
 struct CheckpointParts {
   const Config* config = nullptr;
-  const data::ByteLevelBpe* tokenizer = nullptr;
+  const data::Tokenizer* tokenizer = nullptr;
   TrainState state;
   torch::nn::Module* model = nullptr;
   torch::nn::Module* heads = nullptr;     ///< pre-training task heads
@@ -140,7 +151,7 @@ class Checkpoint {
 
   const fs::path& path() const { return path_; }
   const Config& config() const { return config_; }
-  std::shared_ptr<const data::ByteLevelBpe> tokenizer() const { return tokenizer_; }
+  std::shared_ptr<const data::Tokenizer> tokenizer() const { return tokenizer_; }
   const TrainState& state() const { return state_; }
   bool has(const std::string& key) const {
     torch::serialize::InputArchive part;
@@ -178,7 +189,7 @@ class Checkpoint {
   fs::path path_;
   mutable torch::serialize::InputArchive archive_;
   Config config_;
-  std::shared_ptr<const data::ByteLevelBpe> tokenizer_;
+  std::shared_ptr<const data::Tokenizer> tokenizer_;
   TrainState state_;
 };
 

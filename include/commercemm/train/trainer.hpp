@@ -25,6 +25,7 @@
 
 #include <commercemm/data/loader.hpp>
 #include <commercemm/data/tokenizers/bpe_trainer.hpp>
+#include <commercemm/data/tokenizers/wordpiece.hpp>
 #include <commercemm/dist/communicator.hpp>
 #include <commercemm/dist/consistency.hpp>
 #include <commercemm/dist/environment.hpp>
@@ -90,6 +91,17 @@ inline std::shared_ptr<const data::ByteLevelBpe> learn_tokenizer(const data::Dat
   return std::make_shared<const data::ByteLevelBpe>(data::train_byte_level_bpe(corpus, {vocab_size, 2}));
 }
 
+/// The tokenizer data.tokenizer names: learned from `split`, or read from data.vocab (and
+/// data.merges).
+inline std::shared_ptr<const data::Tokenizer> make_tokenizer(const Config& config, const data::DatasetSplit& split) {
+  const auto& d = config.data;
+  if (d.tokenizer == "wordpiece")
+    return std::make_shared<const data::WordPieceTokenizer>(data::WordPieceTokenizer::from_file(d.vocab));
+  if (d.tokenizer == "gpt2_bpe")
+    return std::make_shared<const data::ByteLevelBpe>(data::ByteLevelBpe::from_files(d.vocab, d.merges));
+  return learn_tokenizer(split, config.model.text.vocab_size);
+}
+
 template <class Recipe>
 class Trainer {
  public:
@@ -97,7 +109,7 @@ class Trainer {
 
   /// `config.model.text.vocab_size` is set from the tokenizer. `out` (may be empty) receives
   /// metrics.jsonl and checkpoints/.
-  Trainer(Config config, std::shared_ptr<const data::ByteLevelBpe> tokenizer, const data::DatasetSplit& train,
+  Trainer(Config config, std::shared_ptr<const data::Tokenizer> tokenizer, const data::DatasetSplit& train,
           std::filesystem::path out = {})
       : config_(with_vocabulary(std::move(config), *tokenizer)),
         tokenizer_(std::move(tokenizer)),
@@ -167,7 +179,7 @@ class Trainer {
   /// Whether the last run() ended early because a rank was asked to stop (SIGINT/SIGTERM).
   bool stopped() const { return stopped_; }
   const torch::Device& device() const { return device_; }
-  const std::shared_ptr<const data::ByteLevelBpe>& tokenizer() const { return tokenizer_; }
+  const std::shared_ptr<const data::Tokenizer>& tokenizer() const { return tokenizer_; }
 
   /// Continues from `checkpoint`: weights, optimizer moments, loader positions and RNG.
   void resume(const Checkpoint& checkpoint) {
@@ -297,7 +309,7 @@ class Trainer {
     }
   };
 
-  static Config with_vocabulary(Config c, const data::ByteLevelBpe& tokenizer) {
+  static Config with_vocabulary(Config c, const data::Tokenizer& tokenizer) {
     c.model.text.vocab_size = tokenizer.vocab_size();
     validate(c);
     return c;
@@ -311,7 +323,7 @@ class Trainer {
   }
 
   Config config_;
-  std::shared_ptr<const data::ByteLevelBpe> tokenizer_;
+  std::shared_ptr<const data::Tokenizer> tokenizer_;
   std::filesystem::path out_;
   CheckpointDirectory checkpoints_;
   torch::Device device_;

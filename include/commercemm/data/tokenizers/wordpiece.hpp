@@ -88,6 +88,8 @@ class WordPieceTokenizer final : public Tokenizer {
 
   std::int64_t vocab_size() const override { return static_cast<std::int64_t>(tokens_.size()); }
   SpecialTokens special_tokens() const override { return special_; }
+  /// The vocabulary, id = index (for checkpoints).
+  const std::vector<std::string>& tokens() const { return tokens_; }
 
   /// The id of `token`, or -1.
   std::int64_t token_to_id(std::string_view token) const {
