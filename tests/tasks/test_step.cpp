@@ -52,7 +52,7 @@ std::pair<cmm::Batch, cmm::Batch> cross_pair_batch(std::int64_t b, std::uint64_t
   return {source, target};
 }
 
-template <class Tasks, class Schedule = cmm::schedules::RandomFusionSplit, class Update = cmm::update::Accumulate>
+template <class Tasks, class Schedule = cmm::schedules::RandomFusionSplit, class Update = cmm::update::OneStep>
 struct Fixture {
   using Recipe = cmm::Recipe<Model, Tasks, Schedule, Update>;
   explicit Fixture(cmm::Config config = tiny_config())

@@ -30,11 +30,22 @@ struct Batch {
 
   bool has_text() const { return text_ids.defined(); }
   bool has_images() const { return images.defined(); }
+  /// [B] bool, on the batch's device: rows that have text (an image). All false when the
+  /// batch has no such modality, all true when it has it and no presence mask.
+  torch::Tensor text_rows() const { return rows(text_ids, text_present); }
+  torch::Tensor image_rows() const { return rows(images, image_present); }
   /// B, read from whichever modality is present (0 for an empty batch).
   std::int64_t size() const {
     if (text_ids.defined()) return text_ids.size(0);
     if (images.defined()) return images.size(0);
     return 0;
+  }
+
+ private:
+  torch::Tensor rows(const torch::Tensor& data, const torch::Tensor& present) const {
+    const auto on = (text_ids.defined() ? text_ids : images).options().dtype(torch::kBool);
+    if (!data.defined()) return torch::zeros({size()}, on);
+    return present.defined() ? present.to(on.device(), torch::kBool) : torch::ones({size()}, on);
   }
 };
 

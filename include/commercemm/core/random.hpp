@@ -7,6 +7,7 @@
 // shard of the batch, draws exactly what one process holding the whole batch draws, and a
 // resumed run draws what the uninterrupted one did.
 #include <cstdint>
+#include <string_view>
 
 namespace commercemm::random {
 
@@ -30,6 +31,12 @@ constexpr std::uint64_t mix(std::uint64_t x) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
+}
+
+/// FNV-1a over bytes: a stable 64-bit hash of a string (names, fingerprints).
+constexpr std::uint64_t fnv1a(std::string_view text, std::uint64_t hash = 0xcbf29ce484222325ull) {
+  for (unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ull;
+  return hash;
 }
 
 /// 64 random bits determined by (seed, step, stream, index, sub) alone.

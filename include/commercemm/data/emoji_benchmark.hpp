@@ -30,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include <commercemm/core/error.hpp>
+#include <commercemm/core/random.hpp>
 #include <commercemm/data/manifest.hpp>
 
 namespace commercemm::data {
@@ -91,23 +92,14 @@ struct EmojiBenchmarkReport {
 
 namespace detail {
 
-inline std::uint64_t fnv1a(std::string_view text, std::uint64_t hash = 0xcbf29ce484222325ull) {
-  for (unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ull;
-  return hash;
-}
-
-inline std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+using random::fnv1a;
+using random::mix;
 
 /// A value fixed by (seed, parts): every product draws from its own stream, so its texts do not
 /// change when other products are added or dropped.
 inline std::uint64_t seeded_hash(std::uint64_t seed, std::initializer_list<std::string_view> parts) {
-  std::uint64_t h = splitmix64(seed);
-  for (auto part : parts) h = splitmix64(fnv1a(part, h) ^ 0x5bd1e995ull);
+  std::uint64_t h = mix(seed);
+  for (auto part : parts) h = mix(fnv1a(part, h) ^ 0x5bd1e995ull);
   return h;
 }
 

@@ -344,6 +344,15 @@ struct DatasetSplit {
   ItemTable sources;  ///< queries, other views, posts, and whatever else a dataset pairs
   std::vector<Pair> pairs;
 
+  /// Every text of the split: the catalog's, then the sources' that have one (what a learned
+  /// tokenizer and the TF-IDF reference are fitted on).
+  std::vector<std::string> texts() const {
+    std::vector<std::string> out;
+    for (const auto& item : catalog) out.push_back(item.text());
+    for (const auto& item : sources)
+      if (item.has_text()) out.push_back(item.text());
+    return out;
+  }
   /// The pair kinds present, in the order of their first pair.
   std::vector<PairKind> pair_kinds() const {
     std::vector<PairKind> out;

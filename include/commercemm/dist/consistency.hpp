@@ -10,15 +10,13 @@
 #include <torch/types.h>
 
 #include <commercemm/core/error.hpp>
+#include <commercemm/core/random.hpp>
 #include <commercemm/dist/communicator.hpp>
 
 namespace commercemm::dist {
 
-/// FNV-1a over bytes: the fingerprint check_same compares.
-inline std::uint64_t fingerprint(const std::string& text, std::uint64_t h = 1469598103934665603ull) {
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
+/// The fingerprint check_same compares: FNV-1a of the text.
+inline std::uint64_t fingerprint(const std::string& text) { return random::fnv1a(text); }
 
 /// Every rank's `fingerprint` of `what` must equal rank 0's; otherwise every rank throws,
 /// naming the ranks that differ (the alternative is a silent divergence or a hang).

@@ -128,12 +128,16 @@ inline LabelSet learn_labels(const EmbeddedSet& set, const std::string& label) {
 
 /// Nearest class centroid: L2-normalised mean of each class's training features; rows of
 /// `test` are assigned the class of the most similar centroid (cosine).
+/// [classes, D]: the L2-normalised mean feature of each class (a class with no row is zero).
+inline torch::Tensor class_centroids(const torch::Tensor& features, const torch::Tensor& labels, std::int64_t classes) {
+  auto sums = torch::zeros({classes, features.size(1)}, torch::kFloat32);
+  sums.index_add_(0, labels, features.to(torch::kFloat32));
+  return sums / sums.norm(2, 1, true).clamp_min(1e-12);
+}
+
 inline torch::Tensor nearest_centroid(const torch::Tensor& train, const torch::Tensor& train_labels,
                                       std::int64_t classes, const torch::Tensor& test) {
-  const auto d = train.size(1);
-  auto sums = torch::zeros({classes, d}, torch::kFloat32);
-  sums.index_add_(0, train_labels, train.to(torch::kFloat32));
-  const auto centroids = sums / sums.norm(2, 1, true).clamp_min(1e-12);
+  const auto centroids = class_centroids(train, train_labels, classes);
   const auto normed = test.to(torch::kFloat32) / test.to(torch::kFloat32).norm(2, 1, true).clamp_min(1e-12);
   return torch::matmul(normed, centroids.t()).argmax(1);
 }
@@ -356,12 +360,8 @@ inline TaskSets as_tfidf(TaskSets sets, const TrigramTfidf& tfidf) {
 
 /// A TF-IDF vocabulary from a split's catalog and source texts.
 inline TrigramTfidf fit_tfidf(const data::DatasetSplit& split) {
-  std::vector<std::string> corpus;
-  for (const auto& item : split.catalog) corpus.push_back(item.text());
-  for (const auto& item : split.sources)
-    if (item.has_text()) corpus.push_back(item.text());
   TrigramTfidf tfidf;
-  tfidf.fit(corpus);
+  tfidf.fit(split.texts());
   return tfidf;
 }
 

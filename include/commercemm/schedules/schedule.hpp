@@ -92,12 +92,13 @@ inline void check_drop_shares(double drop_text, double drop_image) {
                     std::to_string(drop_text + drop_image));
 }
 
-// Presence as a private CPU bool copy: an undefined mask means every row has the modality.
-inline torch::Tensor presence(const torch::Tensor& mask, std::int64_t rows, const char* field) {
-  if (!mask.defined()) return torch::ones({rows}, torch::kBool);
-  if (mask.dim() != 1 || mask.size(0) != rows)
-    throw Error(Location{"", 0, field}, "must have shape [B] with B = " + std::to_string(rows));
-  return mask.to(torch::kCPU, torch::kBool, /*non_blocking=*/false, /*copy=*/true).contiguous();
+// A modality's presence as a private CPU bool copy (Batch::text_rows / image_rows).
+inline torch::Tensor presence(const Batch& batch, bool text) {
+  const auto& mask = text ? batch.text_present : batch.image_present;
+  if (mask.defined() && (mask.dim() != 1 || mask.size(0) != batch.size()))
+    throw Error(Location{"", 0, text ? "text_present" : "image_present"},
+                "must have shape [B] with B = " + std::to_string(batch.size()));
+  return (text ? batch.text_rows() : batch.image_rows()).to(torch::kCPU).contiguous().clone();
 }
 
 }  // namespace detail
@@ -122,8 +123,8 @@ inline Dropped apply_modality_dropout(Batch& source, const Draw& draw, std::uint
   if (draw.drop_text == 0.0 && draw.drop_image == 0.0) return dropped;
   if (!source.has_text() || !source.has_images()) return dropped;  // no row has both modalities
   const std::int64_t rows = source.size();
-  auto text = detail::presence(source.text_present, rows, "text_present");
-  auto image = detail::presence(source.image_present, rows, "image_present");
+  auto text = detail::presence(source, true);
+  auto image = detail::presence(source, false);
   auto text_a = text.accessor<bool, 1>();
   auto image_a = image.accessor<bool, 1>();
   const auto index = sample_indices(source);

@@ -23,12 +23,7 @@ namespace commercemm::tasks {
 
 /// [B] bool: rows of `batch` that have what modality `m` needs (multimodal needs either).
 inline torch::Tensor rows_with(const Batch& batch, Modality m) {
-  const auto b = batch.size();
-  const auto on = (batch.has_text() ? batch.text_ids : batch.images).options().dtype(torch::kBool);
-  auto all = [&] { return torch::ones({b}, on); };
-  auto none = [&] { return torch::zeros({b}, on); };
-  const auto text = !batch.has_text() ? none() : batch.text_present.defined() ? batch.text_present : all();
-  const auto image = !batch.has_images() ? none() : batch.image_present.defined() ? batch.image_present : all();
+  const auto text = batch.text_rows(), image = batch.image_rows();
   if (m == Modality::text) return text;
   if (m == Modality::image) return image;
   return text.logical_or(image);

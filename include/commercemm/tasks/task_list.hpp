@@ -7,6 +7,7 @@
 #include <commercemm/schedules/schedule.hpp>
 #include <commercemm/tasks/invoke.hpp>
 #include <commercemm/tasks/task.hpp>
+#include <commercemm/train/update_policy.hpp>
 
 namespace commercemm {
 
@@ -76,18 +77,8 @@ struct TaskList {
 template <class T> struct is_task_list : std::false_type {};
 template <class... Ts> struct is_task_list<TaskList<Ts...>> : std::true_type {};
 
-namespace update {
-/// Both passes' gradients are summed and applied in one optimizer step (the default).
-struct Accumulate {
-  static constexpr bool step_after_each_pass = false;
-};
-/// One optimizer step after each pass: two updates per training step.
-struct PerPass {
-  static constexpr bool step_after_each_pass = true;
-};
-}  // namespace update
 
-template <class ModelT, class Tasks, class ScheduleT, class Update = update::Accumulate>
+template <class ModelT, class Tasks, class ScheduleT, class Update = update::OneStep>
 struct Recipe {
   static_assert(is_task_list<Tasks>::value, "cmm::Recipe<Model, Tasks, Schedule>: Tasks must be a cmm::TaskList<...>");
   static_assert(schedules::Schedule<ScheduleT>,

@@ -55,9 +55,7 @@ void init_from_centroids(Model& model, eval::FinetunedHead& head, const eval::Do
                                          tokenizer, config, embed, false);
     features = set.get(task.query), labels = eval::labels_of(set, task.label, head.labels);
   }
-  auto sums = torch::zeros({head.labels.size(), features.size(1)});
-  sums.index_add_(0, labels, features);
-  head.linear->weight.copy_(sums / sums.norm(2, 1, true).clamp_min(1e-12));
+  head.linear->weight.copy_(eval::class_centroids(features, labels, head.labels.size()));
   head.linear->bias.zero_();
   model->train();
 }

@@ -15,6 +15,12 @@
 // rank's keys, ITM fuses with negatives from any rank, losses are global means, and a
 // dist::GradientReducer averages each pass's gradients while its backward runs, so every rank
 // takes the step one process would take on the whole batch.
+//
+// The pieces live in files named after them: step_result.hpp (what a step reports),
+// task_heads.hpp, recipe_options.hpp (task and schedule options), recipe_teacher.hpp,
+// cross_pair_encoding.hpp (pass B's network calls), token_rows.hpp, micro_batch.hpp
+// (train.accumulate), modality_agreement.hpp (distributed), autocast.hpp, and the update
+// policies in update_policy.hpp.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -44,131 +50,16 @@
 #include <commercemm/tasks/teachers.hpp>
 #include <commercemm/tasks/invoke.hpp>
 #include <commercemm/train/autocast.hpp>
+#include <commercemm/train/cross_pair_encoding.hpp>
+#include <commercemm/train/micro_batch.hpp>
+#include <commercemm/train/modality_agreement.hpp>
+#include <commercemm/train/recipe_teacher.hpp>
+#include <commercemm/train/step_result.hpp>
+#include <commercemm/train/task_heads.hpp>
+#include <commercemm/train/token_rows.hpp>
 #include <commercemm/train/recipe_options.hpp>
 
 namespace commercemm::train {
-
-/// What one pass computed: per-task losses (unweighted) and logged parts, for metrics.
-struct PassResult {
-  bool ran = false;
-  double total = 0.0;                      ///< the weighted sum that was back-propagated
-  std::map<std::string, double> losses;    ///< by task name
-  std::map<std::string, double> parts;     ///< "task/part" -> value (temperature, accuracy, ...)
-  std::int64_t dropped_text = 0;   ///< pass B: sources whose text modality dropout removed
-  std::int64_t dropped_image = 0;  ///< pass B: sources whose image modality dropout removed
-  std::int64_t droppable = 0;      ///< pass B: sources that had both modalities to lose one of
-};
-
-struct StepResult {
-  std::int64_t step = 0;
-  schedules::Draw draw;
-  PassResult image_text, cross_pair;
-};
-
-/// Cheap counters for tests and logs.
-struct StepCounters {
-  std::int64_t backward = 0;            ///< backward passes run
-  std::int64_t image_text_passes = 0;   ///< pass A inputs built
-  std::int64_t cross_pair_passes = 0;   ///< pass B inputs built
-  std::int64_t optimizer_steps = 0;
-};
-
-namespace detail {
-// The teacher policy of a recipe: the one its MIM tasks name (they must agree), else none.
-template <class T> struct teacher_of { using type = void; };
-template <class T>
-  requires requires { typename T::Teacher; }
-struct teacher_of<T> { using type = typename T::Teacher; };
-
-template <class Found, class... Ts> struct find_teacher { using type = Found; };
-template <class Found, class T, class... Ts> struct find_teacher<Found, T, Ts...> {
-  using mine = typename teacher_of<T>::type;
-  static_assert(std::is_void_v<mine> || std::is_void_v<Found> || std::is_same_v<mine, Found>,
-                "cmm::TaskList: the MIM tasks name different teachers; a recipe computes one "
-                "teacher, so every MIM task must use the same teacher policy");
-  using type = typename find_teacher<std::conditional_t<std::is_void_v<mine>, Found, mine>, Ts...>::type;
-};
-template <class Tuple> struct recipe_teacher;
-template <class... Ts> struct recipe_teacher<std::tuple<Ts...>> {
-  using found = typename find_teacher<void, Ts...>::type;
-  using type = std::conditional_t<std::is_void_v<found>, teachers::StopGradient, found>;
-};
-
-/// Rows [start, start + n) of a fusion output.
-inline FusionOutput slice(const FusionOutput& f, std::int64_t start, std::int64_t n) {
-  auto rows = [&](const TokenSequence& s) {
-    if (!s.defined()) return s;
-    return TokenSequence{s.tokens.narrow(0, start, n), s.valid.defined() ? s.valid.narrow(0, start, n) : s.valid};
-  };
-  return {rows(f.text), rows(f.image), f.pooled.narrow(0, start, n)};
-}
-
-inline TokenSequence select_rows(const TokenSequence& s, const torch::Tensor& rows) {
-  return {s.tokens.index_select(0, rows), s.valid.defined() ? s.valid.index_select(0, rows) : s.valid};
-}
-
-/// [B, L] validity, with every position of rows where `present` is false marked invalid.
-inline TokenSequence restrict_rows(TokenSequence s, const torch::Tensor& present) {
-  if (!present.defined() || !s.defined()) return s;
-  auto valid = s.valid.defined() ? s.valid
-                                 : torch::ones({s.tokens.size(0), s.tokens.size(1)}, s.tokens.options().dtype(torch::kBool));
-  s.valid = valid.logical_and(present.to(valid.device(), torch::kBool).unsqueeze(1));
-  return s;
-}
-
-/// Stacks the rows of two token sequences, padding the shorter one (padding invalid).
-inline TokenSequence cat_rows(const TokenSequence& a, const TokenSequence& b) {
-  const auto l = std::max(a.tokens.size(1), b.tokens.size(1));
-  auto pad = [&](const TokenSequence& s) {
-    auto valid = s.valid.defined() ? s.valid
-                                   : torch::ones({s.tokens.size(0), s.tokens.size(1)}, s.tokens.options().dtype(torch::kBool));
-    const auto extra = l - s.tokens.size(1);
-    if (extra == 0) return std::make_pair(s.tokens, valid);
-    return std::make_pair(
-        torch::cat({s.tokens, torch::zeros({s.tokens.size(0), extra, s.tokens.size(2)}, s.tokens.options())}, 1),
-        torch::cat({valid, torch::zeros({valid.size(0), extra}, valid.options())}, 1));
-  };
-  auto [ta, va] = pad(a);
-  auto [tb, vb] = pad(b);
-  return {torch::cat({ta, tb}), torch::cat({va, vb})};
-}
-
-/// Stacks two batches' text (ids and masks), padding to the longer one.
-inline std::pair<torch::Tensor, torch::Tensor> cat_text(const Batch& a, const Batch& b) {
-  const auto l = std::max(a.text_ids.size(1), b.text_ids.size(1));
-  auto pad = [&](const torch::Tensor& t) {
-    return torch::constant_pad_nd(t, {0, l - t.size(1)}, 0);
-  };
-  return {torch::cat({pad(a.text_ids), pad(b.text_ids)}), torch::cat({pad(a.text_mask), pad(b.text_mask)})};
-}
-
-/// Absent modality on one side of pass B: a CLS-only sequence that is entirely invalid.
-inline TokenSequence absent(std::int64_t rows, std::int64_t width, const torch::TensorOptions& options) {
-  return {torch::zeros({rows, 1, width}, options), torch::zeros({rows, 1}, options.dtype(torch::kBool))};
-}
-}  // namespace detail
-
-/// Holds every task's head as a submodule named after the task, so they are saved, loaded
-/// and optimised with the model.
-template <class Tuple> class TaskHeadsImpl;
-template <class... Ts>
-class TaskHeadsImpl<std::tuple<Ts...>> : public torch::nn::Module {
- public:
-  TaskHeadsImpl(const ModelConfig& config, const std::tuple<tasks::task_options_t<Ts>...>& options)
-      : heads_(make_heads(config, options, std::index_sequence_for<Ts...>{})) {
-    std::apply([&](auto&... head) { (register_module(Ts::name(), head.ptr()), ...); }, heads_);
-  }
-  template <std::size_t I> auto& get() { return std::get<I>(heads_); }
-
- private:
-  template <std::size_t... I>
-  static std::tuple<typename Ts::Head...> make_heads(const ModelConfig& config,
-                                                    const std::tuple<tasks::task_options_t<Ts>...>& options,
-                                                    std::index_sequence<I...>) {
-    return {tasks::make_head<Ts>(config, std::get<I>(options))...};
-  }
-  std::tuple<typename Ts::Head...> heads_;
-};
 
 template <class RecipeT>
 class Step {
@@ -260,26 +151,6 @@ class Step {
     return result;
   }
 
-  /// Rows [m B / n, (m + 1) B / n) of `batch`, with their global sample indices.
-  static Batch micro_batch(const Batch& batch, std::int64_t m, std::int64_t n) {
-    if (n == 1) return batch;
-    const auto b = batch.size();
-    if (b < n)
-      throw Error(Location{"", 0, "train.accumulate"}, "a batch of " + std::to_string(b) + " rows cannot be cut into " +
-                                                           std::to_string(n) + " micro-batches");
-    const auto first = b * m / n, rows = b * (m + 1) / n - first;
-    auto slice = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, first, rows) : t; };
-    Batch out;
-    out.text_ids = slice(batch.text_ids), out.text_mask = slice(batch.text_mask), out.images = slice(batch.images);
-    out.product_ids = slice(batch.product_ids);
-    out.text_present = slice(batch.text_present), out.image_present = slice(batch.image_present);
-    out.sample_index = batch.sample_index.defined() ? slice(batch.sample_index) : torch::arange(first, first + rows, torch::kLong);
-    auto part = [&](const std::vector<std::string>& v) {
-      return v.empty() ? v : std::vector<std::string>(v.begin() + first, v.begin() + first + rows);
-    };
-    out.item_ids = part(batch.item_ids), out.kinds = part(batch.kinds);
-    return out;
-  }
 
   /// Pass A: forward, weighted sum, backward (no optimizer step).
   PassResult image_text_pass(const Batch& batch_in, TaskContext& ctx) {
@@ -287,7 +158,7 @@ class Step {
     if (!needs) return {};
     ++counters_.image_text_passes;
     Batch batch = batch_in;
-    agree_on_modalities(batch);
+    agree_on_modalities(batch, special_.pad, model_->config().image.image_size);
     ctx.keys = SampleKeys::of(batch, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
     ImageTextView view;
     view.batch = &batch;
@@ -325,8 +196,8 @@ class Step {
     if (!needs) return {};
     ++counters_.cross_pair_passes;
     Batch source = source_batch, target = target_batch;
-    agree_on_modalities(source);
-    agree_on_modalities(target);
+    agree_on_modalities(source, special_.pad, model_->config().image.image_size);
+    agree_on_modalities(target, special_.pad, model_->config().image.image_size);
     const auto dropped = schedules::apply_modality_dropout(source, draw, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
     PassResult result;
     if (draw.drop_text > 0 || draw.drop_image > 0) {  // counted over the global batch
@@ -339,7 +210,7 @@ class Step {
     torch::Tensor total;
     {
       AutocastGuard autocast(config_.train.precision, device_type());
-      encode_pass_b(source, target, needs->source, needs->target, view, ctx);
+      encode_cross_pairs(*model_, source, target, needs->source, needs->target, view, ctx.split);
       total = sum_losses(Pass::cross_pair, view, ctx, result);
     }
     backward(total, result, Pass::cross_pair);
@@ -460,63 +331,6 @@ class Step {
     }
   }
 
-  // Each network once over [source rows; target rows]; embeddings split back per side.
-  void encode_pass_b(const Batch& source, const Batch& target, Modalities src, Modalities tgt,
-                     CrossPairView& view, TaskContext& ctx) {
-    const auto bs = source.size(), bt = target.size();
-    const bool mm = src.has(Modality::multimodal) || tgt.has(Modality::multimodal);
-    const bool src_text = source.has_text() && (src.has(Modality::text) || src.has(Modality::multimodal));
-    const bool tgt_text = target.has_text() && (tgt.has(Modality::text) || tgt.has(Modality::multimodal));
-    const bool src_image = source.has_images() && (src.has(Modality::image) || src.has(Modality::multimodal));
-    const bool tgt_image = target.has_images() && (tgt.has(Modality::image) || tgt.has(Modality::multimodal));
-
-    TokenSequence s_text, t_text, s_image, t_image;
-    if (src_text && tgt_text) {
-      auto [ids, mask] = detail::cat_text(source, target);
-      const auto both = model_->encode_text(ids, mask);
-      s_text = {both.tokens.narrow(0, 0, bs), both.valid.narrow(0, 0, bs)};
-      t_text = {both.tokens.narrow(0, bs, bt), both.valid.narrow(0, bs, bt)};
-    } else if (src_text) {
-      s_text = model_->encode_text(source.text_ids, source.text_mask);
-    } else if (tgt_text) {
-      t_text = model_->encode_text(target.text_ids, target.text_mask);
-    }
-    if (src_image && tgt_image) {
-      const auto both = model_->encode_image(torch::cat({source.images, target.images}));
-      s_image = {both.tokens.narrow(0, 0, bs), {}};
-      t_image = {both.tokens.narrow(0, bs, bt), {}};
-    } else if (src_image) {
-      s_image = model_->encode_image(source.images);
-    } else if (tgt_image) {
-      t_image = model_->encode_image(target.images);
-    }
-    // Rows that lack a modality (queries without images, dropped modalities) are invalid.
-    s_text = detail::restrict_rows(s_text, source.text_present);
-    s_image = detail::restrict_rows(s_image, source.image_present);
-    t_text = detail::restrict_rows(t_text, target.text_present);
-    t_image = detail::restrict_rows(t_image, target.image_present);
-
-    if (src.has(Modality::text) && s_text.defined()) view.source_embeddings.text = model_->embed_text(s_text);
-    if (src.has(Modality::image) && s_image.defined()) view.source_embeddings.image = model_->embed_image(s_image);
-    if (tgt.has(Modality::text) && t_text.defined()) view.target_embeddings.text = model_->embed_text(t_text);
-    if (tgt.has(Modality::image) && t_image.defined()) view.target_embeddings.image = model_->embed_image(t_image);
-    if (!mm) return;
-
-    // One fusion call over both sides; a side without a modality gets invalid placeholders.
-    const bool any_text = s_text.defined() || t_text.defined(), any_image = s_image.defined() || t_image.defined();
-    auto fill = [&](const TokenSequence& s, std::int64_t rows, const TokenSequence& other) {
-      return s.defined() ? s : detail::absent(rows, other.tokens.size(2), other.tokens.options());
-    };
-    TokenSequence text, image;
-    if (any_text) text = detail::cat_rows(fill(s_text, bs, s_text.defined() ? s_text : t_text),
-                                          fill(t_text, bt, t_text.defined() ? t_text : s_text));
-    if (any_image) image = detail::cat_rows(fill(s_image, bs, s_image.defined() ? s_image : t_image),
-                                            fill(t_image, bt, t_image.defined() ? t_image : s_image));
-    const auto fused = model_->embed_multimodal(model_->fuse(text, image, ctx.split));
-    if (src.has(Modality::multimodal)) view.source_embeddings.multimodal = fused.narrow(0, 0, bs);
-    if (tgt.has(Modality::multimodal)) view.target_embeddings.multimodal = fused.narrow(0, bs, bt);
-  }
-
   // The weighted sum to back-propagate. The logged values (each task's loss and parts, the
   // pass total) travel in one tensor and, distributed, are averaged over the ranks (each
   // rank's loss is its share of a global mean, so the average is the global loss): one
@@ -595,28 +409,6 @@ class Step {
     ++counters_.backward;
   }
 
-  // Every rank must run the same networks, since the losses' gathers are collectives: a
-  // modality that this rank's shard lacks but another rank's has joins as absent rows
-  // (present = false), exactly as such rows sit in a single process's whole batch.
-  void agree_on_modalities(Batch& batch) const {
-    auto* comm = dist::current();
-    if (!comm || batch.size() == 0) return;
-    auto flags = torch::tensor({batch.has_text() ? 1 : 0, batch.has_images() ? 1 : 0}, torch::kInt);
-    comm->all_reduce_max(flags);
-    const auto b = batch.size();
-    const auto device = (batch.has_text() ? batch.text_ids : batch.images).device();
-    const auto on = torch::TensorOptions().device(device);
-    if (flags[0].item<int>() && !batch.has_text()) {
-      batch.text_ids = torch::full({b, 1}, special_.pad, on.dtype(torch::kLong));
-      batch.text_mask = torch::zeros({b, 1}, on.dtype(torch::kLong));
-      batch.text_present = torch::zeros({b}, on.dtype(torch::kBool));
-    }
-    if (flags[1].item<int>() && !batch.has_images()) {
-      const auto size = model_->config().image.image_size;
-      batch.images = torch::zeros({b, 3, size, size}, on.dtype(torch::kFloat));
-      batch.image_present = torch::zeros({b}, on.dtype(torch::kBool));
-    }
-  }
 
   void update(torch::optim::Optimizer& optimizer) {
     if (config_.train.grad_clip > 0) torch::nn::utils::clip_grad_norm_(parameters(), config_.train.grad_clip);

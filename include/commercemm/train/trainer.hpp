@@ -84,11 +84,7 @@ inline std::unique_ptr<torch::optim::AdamW> make_adamw(const std::vector<torch::
 /// ids (a small catalog runs out of pairs worth merging before that).
 inline std::shared_ptr<const data::ByteLevelBpe> learn_tokenizer(const data::DatasetSplit& split,
                                                                 std::int64_t vocab_size) {
-  std::vector<std::string> corpus;
-  for (const auto& item : split.catalog) corpus.push_back(item.text());
-  for (const auto& item : split.sources)
-    if (item.has_text()) corpus.push_back(item.text());
-  return std::make_shared<const data::ByteLevelBpe>(data::train_byte_level_bpe(corpus, {vocab_size, 2}));
+  return std::make_shared<const data::ByteLevelBpe>(data::train_byte_level_bpe(split.texts(), {vocab_size, 2}));
 }
 
 /// The tokenizer data.tokenizer names: learned from `split`, or read from data.vocab (and
