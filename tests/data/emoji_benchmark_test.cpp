@@ -10,8 +10,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include <commercemm/cli/data_command.hpp>
-#include <commercemm/data/emoji_benchmark.hpp>
+#include <emoji_benchmark/data_command.hpp>
+#include <emoji_benchmark/emoji_benchmark.hpp>
 #include <commercemm/data/manifest.hpp>
 
 namespace fs = std::filesystem;

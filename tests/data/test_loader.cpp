@@ -124,9 +124,9 @@ BOOST_AUTO_TEST_CASE(bad_images_are_counted_then_fatal) {
   std::ofstream(dir / "corrupt.png", std::ios::binary) << "\x89PNG\r\n\x1a\n garbage";
   const auto good = train_split().catalog[0].images.front();
   std::vector<cd::Record> records;
-  for (int i = 0; i < 6; ++i) records.push_back({{"good" + std::to_string(i), good, "a title", i}, {}});
-  records.push_back({{"corrupt", dir / "corrupt.png", "x", 9}, {}});
-  records.push_back({{"missing", dir / "missing.png", "y", 10}, {}});
+  for (int i = 0; i < 6; ++i) records.push_back({{"good" + std::to_string(i), good, "a title", i, ""}, {}});
+  records.push_back({{"corrupt", dir / "corrupt.png", "x", 9, ""}, {}});
+  records.push_back({{"missing", dir / "missing.png", "y", 10, ""}, {}});
   auto o = options(2);
   o.batch_size = 8;
   o.shuffle = false;

@@ -1,6 +1,7 @@
 #pragma once
 // cmm::cli::main<Recipe>(argc, argv): a training binary for a recipe, with the subcommands
-//   pretrain  finetune  evaluate  embed  plot  compare  describe  data
+//   pretrain  finetune  evaluate  embed  plot  compare  describe
+// and any a TU of the binary registers (cli/extra_commands.hpp; the generic binary: data)
 // (each with --help). Errors in configs and data are reported as "error: FILE:LINE: key: ..."
 // with exit status 2; an interrupted pre-training run checkpoints and exits with 130.
 #include <cstdio>
@@ -8,7 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include <commercemm/cli/data_command.hpp>
+#include <commercemm/cli/extra_commands.hpp>
 #include <commercemm/cli/describe.hpp>
 #include <commercemm/cli/eval_commands.hpp>
 #include <commercemm/cli/train_commands.hpp>
@@ -28,7 +29,7 @@ template <class Recipe> int main(int argc, char** argv) {
   add_plot_command(app);
   add_compare_command(app);
   add_describe_command<Recipe>(app);
-  add_data_command(app);
+  for (auto add : extra_commands()) add(app);  // e.g. `data emoji` in the generic binary
   try {
     app.parse(argc, argv);
   } catch (const CLI::Error& e) {  // parse errors, --help, and an interrupted run (130)

@@ -5,7 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include <commercemm/data/emoji_benchmark.hpp>
+#include "emoji_benchmark.hpp"
 
 namespace commercemm::cli {
 
