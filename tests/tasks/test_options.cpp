@@ -210,3 +210,35 @@ BOOST_AUTO_TEST_CASE(a_batch_that_does_not_divide_is_refused_with_the_key) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(ema_teacher)
+
+// teacher <- m teacher + (1 - m) student after each optimizer step, m from the config.
+BOOST_AUTO_TEST_CASE(the_ema_update_follows_the_formula_with_the_configured_momentum) {
+  using Recipe = cmm::Recipe<Model, cmm::TaskList<tk::MIM<cmm::losses::FeatureRegression, cmm::teachers::Ema<996>>>,
+                             cmm::schedules::FixedFusionSplit<0>>;
+  const auto config = tiny({"tasks.mim_fr.teacher_momentum=0.75"});
+  torch::manual_seed(0);
+  cmm::train::Step<Recipe> step(Model(config.model), config, kSpecial);
+  torch::optim::SGD sgd(step.parameters(), torch::optim::SGDOptions(0.5));
+  const auto teacher = step.teacher_module();
+  BOOST_REQUIRE(teacher);
+  std::map<std::string, torch::Tensor> before;
+  for (auto& p : teacher->named_parameters()) before[p.key()] = p.value().detach().clone();
+  const auto batch = pairs(4, config.model.image.image_size);
+  step.run(&batch, nullptr, nullptr, sgd, 0);
+  const auto student = step.model()->image_encoder()->named_parameters();
+  double worst = 0, moved = 0;
+  for (auto& p : teacher->named_parameters()) {
+    const auto expected = before.at(p.key()) * 0.75 + student[p.key()].detach() * 0.25;
+    worst = std::max(worst, (p.value() - expected).abs().max().item<double>());
+    moved = std::max(moved, (p.value() - before.at(p.key())).abs().max().item<double>());
+  }
+  BOOST_TEST(worst < 1e-6);
+  BOOST_TEST(moved > 1e-4);  // the student moved, so the teacher did
+  auto bad = tiny({"tasks.mim_fr.teacher_momentum=1.5"});
+  BOOST_TEST(has(error_of([&] { cmm::train::Step<Recipe> s(Model(bad.model), bad, kSpecial); }),
+                 "tasks.mim_fr.teacher_momentum: must be in (0, 1)"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -117,13 +117,24 @@ struct MimKlOptions {
   }
 };
 
+/// MIM options with an EMA teacher: its momentum too ([tasks.mim_*] teacher_momentum).
+template <class Base, class Teacher> struct WithTeacherMomentum : Base {
+  double teacher_momentum = Teacher::default_momentum;
+  template <class F> friend void visit_fields(WithTeacherMomentum& o, F&& f) {
+    visit_fields(static_cast<Base&>(o), f);
+    f("teacher_momentum", o.teacher_momentum);
+  }
+};
+
 template <class Loss, class TeacherT = teachers::StopGradient>
 struct MIM {
   static_assert(std::is_same_v<Loss, losses::KL> || std::is_same_v<Loss, losses::FeatureRegression>,
                 "tasks::MIM<Loss>: Loss is losses::KL (MIM-kl) or losses::FeatureRegression (MIM-fr)");
   static constexpr bool is_kl = std::is_same_v<Loss, losses::KL>;
   using Teacher = TeacherT;
-  using Options = std::conditional_t<is_kl, MimKlOptions, MimFrOptions>;
+  using BaseOptions = std::conditional_t<is_kl, MimKlOptions, MimFrOptions>;
+  using Options = std::conditional_t<requires { TeacherT::default_momentum; },
+                                     WithTeacherMomentum<BaseOptions, TeacherT>, BaseOptions>;
 
   static std::string name() { return is_kl ? "mim_kl" : "mim_fr"; }
   static constexpr Pass pass = Pass::image_text;
@@ -131,6 +142,9 @@ struct MIM {
   using Head = std::conditional_t<is_kl, MimKlHead, torch::nn::Linear>;
   static void check(const Options& o) {
     detail::require(o.mask_ratio > 0.0 && o.mask_ratio < 1.0, "tasks." + name() + ".mask_ratio", "must be in (0, 1)");
+    if constexpr (requires { o.teacher_momentum; })
+      detail::require(o.teacher_momentum > 0.0 && o.teacher_momentum < 1.0, "tasks." + name() + ".teacher_momentum",
+                      "must be in (0, 1)");
     if constexpr (is_kl) {
       detail::require(o.prototypes >= 2, "tasks.mim_kl.prototypes", "must be at least 2");
       detail::require(o.student_temperature > 0, "tasks.mim_kl.student_temperature", "must be positive");

@@ -35,7 +35,10 @@ template <std::int64_t MomentumPermille = 996>
 struct Ema {
   static_assert(MomentumPermille > 0 && MomentumPermille < 1000,
                 "teachers::Ema<M>: the momentum M is in thousandths and must be in (0, 1000)");
-  static constexpr double momentum = static_cast<double>(MomentumPermille) / 1000.0;
+  /// The default momentum; [tasks.mim_*] teacher_momentum sets the run's (set_momentum).
+  static constexpr double default_momentum = static_cast<double>(MomentumPermille) / 1000.0;
+  void set_momentum(double m) { momentum_ = m; }
+  double momentum() const { return momentum_; }
 
   template <class ModelImpl> void attach(ModelImpl& model) {
     using Encoder = typename ModelImpl::ImageEncoder::ContainedType;
@@ -54,12 +57,13 @@ struct Ema {
     if (!encoder_) return;
     torch::NoGradGuard no_grad;
     auto student = model.image_encoder()->named_parameters();
-    for (auto& p : encoder_->named_parameters()) p.value().mul_(momentum).add_(student[p.key()], 1.0 - momentum);
+    for (auto& p : encoder_->named_parameters()) p.value().mul_(momentum_).add_(student[p.key()], 1.0 - momentum_);
   }
   std::shared_ptr<torch::nn::Module> module() const { return encoder_; }
 
  private:
   std::shared_ptr<torch::nn::Module> encoder_;
+  double momentum_ = default_momentum;
 };
 
 }  // namespace commercemm::teachers

@@ -84,6 +84,7 @@ class Step {
         special_(special) {
     read_weights();
     check_shared_views();
+    set_teacher_momentum();
     heads_->to(model_->parameters().front().device());  // the heads live where the model does
     teacher_.attach(*model_);
     if (auto* channel = dist::active().gradients)
@@ -242,6 +243,21 @@ class Step {
     });
     return masking;
   }
+  // An EMA teacher's momentum, from the MIM tasks' options (they share one teacher).
+  void set_teacher_momentum() {
+    std::string first;
+    for_each_task([&]<class T, std::size_t I>() {
+      if constexpr (requires { std::get<I>(options_).teacher_momentum; }) {
+        const double m = std::get<I>(options_).teacher_momentum;
+        if (!first.empty() && m != teacher_.momentum())
+          throw Error(Location{"", 0, "tasks." + T::name() + ".teacher_momentum"},
+                      "differs from tasks." + first + ".teacher_momentum: the tasks share one teacher");
+        teacher_.set_momentum(m);
+        first = T::name();
+      }
+    });
+  }
+
   void check_shared_views() {
     std::string first;
     double ratio = -1;
