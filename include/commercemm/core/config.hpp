@@ -159,7 +159,7 @@ inline void validate(const Config& c, const std::string& file = "") {
   detail::require(t.device == "cpu" || t.device == "cuda" || cuda_index, at, "train.device",
                   "must be \"cpu\", \"cuda\" or \"cuda:N\", got \"" + t.device + "\"");
   const auto& d = c.dist;
-  detail::require(d.timeout_s > 0, at, "dist.timeout_s", "must be positive (seconds)");
+  detail::require(d.timeout_s >= 1, at, "dist.timeout_s", "must be at least 1 (seconds)");
   detail::require(d.backend == "auto" || d.backend == "gloo" || d.backend == "nccl", at, "dist.backend",
                   "must be \"auto\", \"gloo\" or \"nccl\", got \"" + d.backend + "\"");
   detail::require(d.bucket_mb > 0, at, "dist.bucket_mb", "must be at least 1");

@@ -134,11 +134,13 @@ class Liveness {
   void run() {
     std::unique_lock lock(mutex_);
     while (!cv_.wait_for(lock, interval_, [&] { return stopping_; })) {
+      lock.unlock();  // the store round trip must not hold up the destructor
       try {
         beat();
       } catch (const std::exception&) {
         return;  // the store is gone: the job is ending, or the failure is diagnosed elsewhere
       }
+      lock.lock();
     }
   }
 
@@ -204,8 +206,11 @@ class World {
       gradients_ = make_gloo(grads, collective_timeout, diagnose);
     } else if (backend_ == "nccl") {
 #ifdef COMMERCEMM_HAS_NCCL
-      if (!std::getenv("TORCH_NCCL_ASYNC_ERROR_HANDLING")) setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1", 0);
-      if (!std::getenv("NCCL_ASYNC_ERROR_HANDLING")) setenv("NCCL_ASYNC_ERROR_HANDLING", "1", 0);
+      // Blocking waits make a failed NCCL collective throw in wait(), where it is diagnosed,
+      // instead of surfacing later in the watchdog's abort.
+      for (const char* name : {"TORCH_NCCL_ASYNC_ERROR_HANDLING", "NCCL_ASYNC_ERROR_HANDLING", "TORCH_NCCL_BLOCKING_WAIT",
+                               "NCCL_BLOCKING_WAIT"})
+        setenv(name, "1", 0);
       collectives_ = make_nccl(main, collective_timeout, device, diagnose);
       gradients_ = make_nccl(grads, collective_timeout, device, diagnose);
 #else

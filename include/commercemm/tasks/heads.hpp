@@ -104,12 +104,32 @@ class MimKlHeadImpl : public torch::nn::Cloneable<MimKlHeadImpl> {
       sum = sum.to(torch::kCPU);
       comm->all_reduce_sum(sum);
     }
-    const double count = sum[-1].item<double>();
-    if (count > 0) center.mul_(momentum).add_((sum.narrow(0, 0, prototypes_) / count).to(center.options()), 1 - momentum);
+    pending_ = pending_.defined() ? pending_ + sum.to(torch::kCPU) : sum.to(torch::kCPU);
+    pending_momentum_ = momentum;
+    if (!defer_) flush_center();
+  }
+  /// Under gradient accumulation the centre moves once per optimizer step, with the mean of
+  /// every micro-batch's logits, as it would on the whole batch: defer, then flush.
+  void defer_center_updates(bool defer) { defer_ = defer; }
+  void flush_center() {
+    torch::NoGradGuard no_grad;
+    if (!pending_.defined()) return;
+    const double count = pending_[-1].item<double>();
+    if (count > 0)
+      center.mul_(pending_momentum_)
+          .add_((pending_.narrow(0, 0, prototypes_) / count).to(center.options()), 1 - pending_momentum_);
+    pending_ = torch::Tensor();
   }
 
   torch::nn::Linear student{nullptr};
   torch::Tensor teacher_projection, center;
+
+ private:
+  torch::Tensor pending_;  // [K + 1] summed logits and their count, not yet applied
+  double pending_momentum_ = 0.9;
+  bool defer_ = false;
+
+ public:
 
  private:
   std::int64_t fusion_width_, image_width_, prototypes_;

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -140,8 +141,13 @@ class Step {
     // indices, so every per-sample draw is the one the whole batch would make), each loss
     // scaled by 1/N, gradients summed; contrastive negatives come from the micro-batch.
     const auto n = config_.train.accumulate;
+    if (n > 1) check_micro_batches(image_text, source, n);
     if (image_text) {
+      if (n > 1) prepare_text_masks(*image_text, ctx);
+      defer_center_updates(n > 1);
       result.image_text = accumulate(n, [&](std::int64_t m) { return image_text_pass(micro_batch(*image_text, m, n), ctx); });
+      defer_center_updates(false);  // flushes what the micro-batches gathered
+      masked_tokens_total_ = 0, text_loss_scale_ = 1.0;
       if (RecipeT::UpdatePolicy::step_after_each_pass && result.image_text.ran) update(optimizer);
     }
     if (source && target)
@@ -153,13 +159,45 @@ class Step {
   }
 
 
+  // Under accumulation a masked-token loss (MLM) must be normalised by the masked tokens of the
+  // whole batch, not of each micro-batch: counted here (cheap: the masks are pure draws).
+  void prepare_text_masks(const Batch& batch, const TaskContext& ctx) {
+    if (!union_needs(Pass::image_text) || !union_needs(Pass::image_text)->mask_text || !batch.has_text()) return;
+    const auto keys = SampleKeys::of(batch, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
+    const auto [first, end] = random_token_range();
+    const auto labels = tasks::mask_tokens(batch.text_ids, batch.text_mask, ctx.mask_token, end, keys, token_masking(), first).second;
+    masked_tokens_total_ = dist::sum_over_ranks(labels.ne(-100).sum().template item<double>());
+  }
+  // MIM-kl heads move their centre once per step under accumulation.
+  void defer_center_updates(bool defer) {
+    for_each_task([&]<class T, std::size_t I>() {
+      if constexpr (requires(typename T::Head& h) { h->defer_center_updates(true); h->flush_center(); }) {
+        auto& head = heads_->template get<I>();
+        head->defer_center_updates(defer);
+        if (!defer) head->flush_center();
+      }
+    });
+  }
+
+  // Every rank's shard must cut into n micro-batches; else every rank stops with the error.
+  static void check_micro_batches(const Batch* image_text, const Batch* source, std::int64_t n) {
+    std::int64_t fewest = std::numeric_limits<std::int64_t>::max();
+    for (const auto* b : {image_text, source})
+      if (b) fewest = std::min(fewest, b->size());
+    const bool short_here = fewest < n;
+    if (dist::any_rank(short_here))
+      throw Error(Location{"", 0, "train.accumulate"}, "a batch of " + std::to_string(short_here ? fewest : n) +
+                                                           " rows (on some rank) cannot be cut into " + std::to_string(n) +
+                                                           " micro-batches");
+  }
+
   /// Pass A: forward, weighted sum, backward (no optimizer step).
   PassResult image_text_pass(const Batch& batch_in, TaskContext& ctx) {
     const auto needs = union_needs(Pass::image_text);
     if (!needs) return {};
     ++counters_.image_text_passes;
     Batch batch = batch_in;
-    agree_on_modalities(batch, special_.pad, model_->config().image.image_size);
+    if (!agree_on_modalities(batch, special_.pad, model_->config().image.image_size)) return {};
     ctx.keys = SampleKeys::of(batch, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
     ImageTextView view;
     view.batch = &batch;
@@ -172,6 +210,12 @@ class Step {
         const auto [first, end] = random_token_range();
         std::tie(ids, view.mlm_labels) =
             tasks::mask_tokens(batch.text_ids, batch.text_mask, ctx.mask_token, end, ctx.keys, token_masking(), first);
+        // A micro-batch's share of the whole batch's masked tokens, times the micro-batches:
+        // the 1/n loss scale then leaves exactly the whole batch's mean (see prepare_text_masks).
+        if (masked_tokens_total_ > 0)
+          text_loss_scale_ = static_cast<double>(config_.train.accumulate) *
+                             dist::sum_over_ranks(view.mlm_labels.ne(-100).sum().template item<double>()) /
+                             masked_tokens_total_;
       }
       if (needs->mask_image)
         view.patch_mask = tasks::mask_patches(model_->config().image.num_patches(), patch_mask_ratio(), ctx.keys)
@@ -197,8 +241,9 @@ class Step {
     if (!needs) return {};
     ++counters_.cross_pair_passes;
     Batch source = source_batch, target = target_batch;
-    agree_on_modalities(source, special_.pad, model_->config().image.image_size);
-    agree_on_modalities(target, special_.pad, model_->config().image.image_size);
+    const bool source_rows = agree_on_modalities(source, special_.pad, model_->config().image.image_size);
+    const bool target_rows = agree_on_modalities(target, special_.pad, model_->config().image.image_size);
+    if (!source_rows || !target_rows) return {};
     const auto dropped = schedules::apply_modality_dropout(source, draw, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
     PassResult result;
     if (draw.drop_text > 0 || draw.drop_image > 0) {  // counted over the global batch
@@ -362,6 +407,9 @@ class Step {
       if constexpr (std::is_same_v<View, ImageTextView> == (T::pass == Pass::image_text)) {
         if (T::pass != pass || weights_[I] <= 0) return;
         auto out = tasks::loss<T>(heads_->template get<I>(), *model_, view, ctx, std::get<I>(options_));
+        if constexpr (T::needs.mask_text) {
+          if (text_loss_scale_ != 1.0) out.loss = out.loss * text_loss_scale_;
+        }
         task_keys.push_back(keys.size());
         keys.push_back(names_[I]);
         values.push_back(out.loss.detach());
@@ -419,6 +467,9 @@ class Step {
 
   void backward(const torch::Tensor& total, PassResult& result, Pass pass) {
     result.ran = true;
+    // Nothing to learn (every task of the pass found no rows in the global batch and its
+    // temperature is fixed): the same on every rank, so all skip the backward together.
+    if (!total.requires_grad()) return;
     if (reducer_) reducer_->begin(static_cast<int>(pass));
     (loss_scale_ == 1.0 ? total : total * loss_scale_).backward();
     if (reducer_) reducer_->finish();
@@ -443,6 +494,8 @@ class Step {
   Teacher teacher_;
   std::unique_ptr<dist::GradientReducer> reducer_;  // distributed only
   double loss_scale_ = 1.0;                          // 1 / train.accumulate while accumulating
+  double masked_tokens_total_ = 0;                   // the whole batch's, while accumulating
+  double text_loss_scale_ = 1.0;                     // this micro-batch's masked-token weight
   std::array<std::string, task_count> names_;
   std::array<double, task_count> weights_{};
   StepCounters counters_;
