@@ -42,7 +42,7 @@ PY
 
 echo "== a task of the user's own for reviews; its option from --set; a misspelt option is an error"
 "$reviews_app" pretrain "${tiny[@]}" --set data.pair_kinds.review=3 --set tasks.review_to_product.temperature=0.1 \
-  --set schedule.drop_text=0.5 --set train.log_every=1 --set train.steps=20 --out "$run/own" > "$run/own.log"
+  --set schedule.drop_text=0.5 --set train.log_every=1 --set train.steps=60 --out "$run/own" > "$run/own.log"
 grep -q '"review_to_product"' "$run/own/metrics.jsonl" || fail "no review_to_product loss in metrics.jsonl"
 grep -q '"temperature": 0.1' "$run/own/config.json" || fail "the option is not in config.json"
 python3 - "$run/own/metrics.jsonl" <<'PY'
@@ -53,7 +53,7 @@ droppable = sum(l["draw"]["droppable"] for l in lines)
 assert droppable > 0, "no pass-B source had both modalities"
 share = dropped / droppable
 print(f"modality dropout: {dropped} of {droppable} texts dropped ({share:.2f})")
-assert 0.2 < share < 0.8, share  # drop_text = 0.5 over a few dozen posts
+assert 0.35 < share < 0.65, share  # drop_text = 0.5 over some 70 posts
 assert all(l["draw"]["drop_text"] == 0.5 for l in lines)
 PY
 set +e
