@@ -139,7 +139,9 @@ class Step {
     optimizer.zero_grad();
     // train.accumulate = N: each pass runs on N micro-batches (rows keep their global
     // indices, so every per-sample draw is the one the whole batch would make), each loss
-    // scaled by 1/N, gradients summed; contrastive negatives come from the micro-batch.
+    // scaled by 1/N, gradients summed. MLM is normalised by the whole batch's masked tokens
+    // and MIM-kl's centre moves once, so they take the whole batch's step exactly; contrastive
+    // negatives and ITM's come from the micro-batch.
     const auto n = config_.train.accumulate;
     if (n > 1) check_micro_batches(image_text, source, n);
     if (image_text) {
@@ -156,39 +158,6 @@ class Step {
       });
     if (!RecipeT::UpdatePolicy::step_after_each_pass || result.cross_pair.ran) update(optimizer);
     return result;
-  }
-
-
-  // Under accumulation a masked-token loss (MLM) must be normalised by the masked tokens of the
-  // whole batch, not of each micro-batch: counted here (cheap: the masks are pure draws).
-  void prepare_text_masks(const Batch& batch, const TaskContext& ctx) {
-    if (!union_needs(Pass::image_text) || !union_needs(Pass::image_text)->mask_text || !batch.has_text()) return;
-    const auto keys = SampleKeys::of(batch, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
-    const auto [first, end] = random_token_range();
-    const auto labels = tasks::mask_tokens(batch.text_ids, batch.text_mask, ctx.mask_token, end, keys, token_masking(), first).second;
-    masked_tokens_total_ = dist::sum_over_ranks(labels.ne(-100).sum().template item<double>());
-  }
-  // MIM-kl heads move their centre once per step under accumulation.
-  void defer_center_updates(bool defer) {
-    for_each_task([&]<class T, std::size_t I>() {
-      if constexpr (requires(typename T::Head& h) { h->defer_center_updates(true); h->flush_center(); }) {
-        auto& head = heads_->template get<I>();
-        head->defer_center_updates(defer);
-        if (!defer) head->flush_center();
-      }
-    });
-  }
-
-  // Every rank's shard must cut into n micro-batches; else every rank stops with the error.
-  static void check_micro_batches(const Batch* image_text, const Batch* source, std::int64_t n) {
-    std::int64_t fewest = std::numeric_limits<std::int64_t>::max();
-    for (const auto* b : {image_text, source})
-      if (b) fewest = std::min(fewest, b->size());
-    const bool short_here = fewest < n;
-    if (dist::any_rank(short_here))
-      throw Error(Location{"", 0, "train.accumulate"}, "a batch of " + std::to_string(short_here ? fewest : n) +
-                                                           " rows (on some rank) cannot be cut into " + std::to_string(n) +
-                                                           " micro-batches");
   }
 
   /// Pass A: forward, weighted sum, backward (no optimizer step).
@@ -264,6 +233,38 @@ class Step {
   }
 
  private:
+  // Under accumulation a masked-token loss (MLM) must be normalised by the masked tokens of the
+  // whole batch, not of each micro-batch: counted here (cheap: the masks are pure draws).
+  void prepare_text_masks(const Batch& batch, const TaskContext& ctx) {
+    if (!union_needs(Pass::image_text) || !union_needs(Pass::image_text)->mask_text || !batch.has_text()) return;
+    const auto keys = SampleKeys::of(batch, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
+    const auto [first, end] = random_token_range();
+    const auto labels = tasks::mask_tokens(batch.text_ids, batch.text_mask, ctx.mask_token, end, keys, token_masking(), first).second;
+    masked_tokens_total_ = dist::sum_over_ranks(labels.ne(-100).sum().template item<double>());
+  }
+  // MIM-kl heads move their centre once per step under accumulation.
+  void defer_center_updates(bool defer) {
+    for_each_task([&]<class T, std::size_t I>() {
+      if constexpr (requires(typename T::Head& h) { h->defer_center_updates(true); h->flush_center(); }) {
+        auto& head = heads_->template get<I>();
+        head->defer_center_updates(defer);
+        if (!defer) head->flush_center();
+      }
+    });
+  }
+
+  // Every rank's shard must cut into n micro-batches; else every rank stops with the error.
+  static void check_micro_batches(const Batch* image_text, const Batch* source, std::int64_t n) {
+    std::int64_t fewest = std::numeric_limits<std::int64_t>::max();
+    for (const auto* b : {image_text, source})
+      if (b) fewest = std::min(fewest, b->size());
+    const bool short_here = fewest < n;
+    if (dist::any_rank(short_here))
+      throw Error(Location{"", 0, "train.accumulate"}, "a batch of " + std::to_string(short_here ? fewest : n) +
+                                                           " rows (on some rank) cannot be cut into " + std::to_string(n) +
+                                                           " micro-batches");
+  }
+
   // The share of patches masked and how text is masked, as the recipe's masking tasks declare
   // them (one shared masked view serves every task, so two tasks must agree).
   double patch_mask_ratio() {
