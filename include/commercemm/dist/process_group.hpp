@@ -32,13 +32,7 @@ class ProcessGroupCommunicator final : public Communicator {
   void all_reduce_sum(torch::Tensor& t) override { reduce(t, c10d::ReduceOp::SUM); }
   void all_reduce_max(torch::Tensor& t) override { reduce(t, c10d::ReduceOp::MAX); }
 
-  std::unique_ptr<Pending> all_reduce_sum_async(torch::Tensor& t) override {
-    auto staged = stage(t);
-    std::vector<torch::Tensor> tensors{staged};
-    c10d::AllreduceOptions options;
-    options.reduceOp = c10d::ReduceOp::SUM;
-    return std::make_unique<Flight>(*this, call([&] { return group_->allreduce(tensors, options); }), t, staged);
-  }
+  std::unique_ptr<Pending> all_reduce_sum_async(torch::Tensor& t) override { return start_all_reduce(t, c10d::ReduceOp::SUM); }
 
   std::vector<torch::Tensor> all_gather(const torch::Tensor& t) override {
     std::vector<torch::Tensor> input{stage(t).contiguous()};
@@ -76,14 +70,14 @@ class ProcessGroupCommunicator final : public Communicator {
     torch::Tensor target_, staged_;
   };
 
-  void reduce(torch::Tensor& t, c10d::ReduceOp op) {
+  std::unique_ptr<Pending> start_all_reduce(torch::Tensor& t, c10d::ReduceOp op) {
     auto staged = stage(t);
     std::vector<torch::Tensor> tensors{staged};
     c10d::AllreduceOptions options;
     options.reduceOp = op;
-    finish(call([&] { return group_->allreduce(tensors, options); }));
-    write_back(t, staged);
+    return std::make_unique<Flight>(*this, call([&] { return group_->allreduce(tensors, options); }), t, staged);
   }
+  void reduce(torch::Tensor& t, c10d::ReduceOp op) { start_all_reduce(t, op)->wait(); }
 
   // The backend's copy of `t`: `t` itself when it is already there and contiguous.
   torch::Tensor stage(const torch::Tensor& t) const {

@@ -236,7 +236,8 @@ class Step {
   // Under accumulation a masked-token loss (MLM) must be normalised by the masked tokens of the
   // whole batch, not of each micro-batch: counted here (cheap: the masks are pure draws).
   void prepare_text_masks(const Batch& batch, const TaskContext& ctx) {
-    if (!union_needs(Pass::image_text) || !union_needs(Pass::image_text)->mask_text || !batch.has_text()) return;
+    const auto needs = union_needs(Pass::image_text);
+    if (!needs || !needs->mask_text || !batch.has_text()) return;
     const auto keys = SampleKeys::of(batch, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
     const auto [first, end] = random_token_range();
     const auto labels = tasks::mask_tokens(batch.text_ids, batch.text_mask, ctx.mask_token, end, keys, token_masking(), first).second;
