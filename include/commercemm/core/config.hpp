@@ -23,6 +23,12 @@ struct DataConfig {
   /// [data.pair_kinds]: pair kind -> relative share of pass-B rows (empty: each kind's share of
   /// the pairs). When given, every kind of the train split must be listed (0 leaves it out).
   OptionTable pair_kinds;
+  /// Manifest paths (images) that resolve outside the manifest's directory ("..", absolute
+  /// paths, symlinks pointing out) are errors unless this is true.
+  bool allow_outside_paths = false;
+  /// Images with more pixels (width x height, read from the file's header before decoding) are
+  /// reported and skipped: a 30000 x 30000 PNG would otherwise take 14 GB to decode.
+  std::int64_t max_image_pixels = 25'000'000;
 };
 
 struct TrainConfig {
@@ -50,6 +56,10 @@ struct TrainConfig {
   std::int64_t keep_checkpoints = 3;       ///< newest step-N.pt files kept (last.pt links the newest)
   /// "cpu", "cuda" or "cuda:N". Under torchrun "cuda" means cuda:LOCAL_RANK.
   std::string device = "cpu";
+  /// A step whose loss or gradient is NaN or infinite is skipped (weights, optimizer state and
+  /// buffers untouched) and logged; this many skipped steps in a row stop the run, its last
+  /// checkpoint from a good step intact.
+  std::int64_t max_nonfinite = 5;
 };
 
 /// [dist]: data-parallel training when launched with WORLD_SIZE > 1 (torchrun); ignored by a
@@ -101,7 +111,8 @@ struct Config {
 
 template <class F> void visit_fields(DataConfig& c, F&& f) {
   f("dir", c.dir); f("workers", c.workers); f("tokenizer", c.tokenizer); f("vocab", c.vocab); f("merges", c.merges);
-  f("pair_kinds", c.pair_kinds);
+  f("pair_kinds", c.pair_kinds); f("allow_outside_paths", c.allow_outside_paths);
+  f("max_image_pixels", c.max_image_pixels);
 }
 template <class F> void visit_fields(TrainConfig& c, F&& f) {
   f("steps", c.steps); f("batch_size", c.batch_size); f("lr", c.lr);
@@ -110,7 +121,7 @@ template <class F> void visit_fields(TrainConfig& c, F&& f) {
   f("threads", c.threads); f("normalize_pass_weights", c.normalize_pass_weights);
   f("cross_pair_batch_size", c.cross_pair_batch_size); f("log_every", c.log_every);
   f("checkpoint_every", c.checkpoint_every); f("keep_checkpoints", c.keep_checkpoints);
-  f("device", c.device); f("accumulate", c.accumulate);
+  f("device", c.device); f("accumulate", c.accumulate); f("max_nonfinite", c.max_nonfinite);
 }
 template <class F> void visit_fields(DistConfig& c, F&& f) {
   f("timeout_s", c.timeout_s); f("backend", c.backend); f("bucket_mb", c.bucket_mb);
@@ -138,6 +149,8 @@ inline void validate(const Config& c, const std::string& file = "") {
                   "must be \"fp32\" or \"bf16\", got \"" + t.precision + "\"");
   detail::require(t.threads >= 0, at, "train.threads", "must not be negative (0 = by precision)");
   detail::require(c.data.workers >= 0, at, "data.workers", "must not be negative");
+  detail::require(c.data.max_image_pixels >= 1, at, "data.max_image_pixels", "must be at least 1");
+  detail::require(t.max_nonfinite >= 1, at, "train.max_nonfinite", "must be at least 1 (1 = stop at the first)");
   const auto& tok = c.data.tokenizer;
   detail::require(tok == "learned_bpe" || tok == "wordpiece" || tok == "gpt2_bpe", at, "data.tokenizer",
                   "must be \"learned_bpe\", \"wordpiece\" or \"gpt2_bpe\", got \"" + tok + "\"");

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <commercemm/core/atomic_file.hpp>
 #include <commercemm/core/error.hpp>
 #include <commercemm/core/jsonl.hpp>
 
@@ -32,10 +33,14 @@ class MetricsLog {
         if (j["step"].get<std::int64_t>() <= resume_step) kept.push_back(line);
       }
     }
-    out_.open(file, std::ios::trunc);
+    // Rewritten whole or not at all: a kill during a resume must not lose the kept lines.
+    write_atomically(file, [&](const std::filesystem::path& temporary) {
+      std::ofstream out(temporary, std::ios::trunc);
+      for (const auto& line : kept) out << line << '\n';
+      if (!out.flush()) throw Error(Location{file.string(), 0, ""}, "cannot write the metrics file");
+    });
+    out_.open(file, std::ios::app);
     if (!out_) throw Error(Location{file.string(), 0, ""}, "cannot write the metrics file");
-    for (const auto& line : kept) out_ << line << '\n';
-    out_.flush();
   }
 
   bool is_open() const { return out_.is_open(); }
@@ -44,7 +49,7 @@ class MetricsLog {
   void write(const nlohmann::json& record) {
     if (!out_.is_open()) return;
     out_ << record.dump() << '\n';
-    out_.flush();
+    if (!out_.flush()) throw Error(Location{file_.string(), 0, ""}, "cannot write (disk full?)");
   }
 
  private:

@@ -129,7 +129,9 @@ class Step {
 
   /// One training step: pass A on `image_text` (may be null), pass B on `source` -> `target`
   /// (may be null), then the optimizer update(s) the recipe's update policy prescribes.
-  /// A NaN or infinite loss throws commercemm::Error before any parameter changes.
+  /// A NaN or infinite loss (that pass's backward is not run) or gradient skips the update:
+  /// parameters, optimizer state, buffers (MIM-kl's centre) and the EMA teacher stay as they
+  /// were, and the result says what was found where (StepResult::skipped, PassResult::nonfinite).
   StepResult run(const Batch* image_text, const Batch* source, const Batch* target,
                  torch::optim::Optimizer& optimizer, std::int64_t step) {
     StepResult result;
@@ -137,6 +139,7 @@ class Step {
     result.draw = schedule_.draw(step);
     TaskContext ctx{step, result.draw.split, special_.mask, {}};
     optimizer.zero_grad();
+    save_buffers();
     // train.accumulate = N: each pass runs on N micro-batches (rows keep their global
     // indices, so every per-sample draw is the one the whole batch would make), each loss
     // scaled by 1/N, gradients summed. MLM is normalised by the whole batch's masked tokens
@@ -150,13 +153,13 @@ class Step {
       result.image_text = accumulate(n, [&](std::int64_t m) { return image_text_pass(micro_batch(*image_text, m, n), ctx); });
       defer_center_updates(false);  // flushes what the micro-batches gathered
       masked_tokens_total_ = 0, text_loss_scale_ = 1.0;
-      if (RecipeT::UpdatePolicy::step_after_each_pass && result.image_text.ran) update(optimizer);
+      if (RecipeT::UpdatePolicy::step_after_each_pass && result.image_text.ran) result.skipped |= !update(optimizer);
     }
     if (source && target)
       result.cross_pair = accumulate(n, [&](std::int64_t m) {
         return cross_pair_pass(micro_batch(*source, m, n), micro_batch(*target, m, n), ctx, result.draw);
       });
-    if (!RecipeT::UpdatePolicy::step_after_each_pass || result.cross_pair.ran) update(optimizer);
+    if (!RecipeT::UpdatePolicy::step_after_each_pass || result.cross_pair.ran) result.skipped |= !update(optimizer);
     return result;
   }
 
@@ -430,11 +433,9 @@ class Step {
       reported /= static_cast<double>(comm->size());
     }
     const auto* v = reported.data_ptr<double>();
-    for (auto k : task_keys)
-      if (!std::isfinite(v[k]))
-        throw Error(Location{"", 0, "tasks." + keys[k]},
-                    "loss is " + std::to_string(v[k]) + " at step " + std::to_string(ctx.step) +
-                        "; no parameter was updated");
+    for (auto k : task_keys)  // the reduced values: every rank finds the same
+      if (!std::isfinite(v[k]) && result.nonfinite.empty())
+        result.nonfinite = "loss of tasks." + keys[k] + " is " + std::to_string(v[k]);
     std::size_t next_task = 0;
     for (std::size_t k = 0; k < keys.size(); ++k) {
       if (next_task < task_keys.size() && task_keys[next_task] == k) {
@@ -462,6 +463,7 @@ class Step {
       for (const auto& [k, v] : r.losses) out.losses[k] += v / static_cast<double>(n);
       for (const auto& [k, v] : r.parts) out.parts[k] += v / static_cast<double>(n);
       out.dropped_text += r.dropped_text, out.dropped_image += r.dropped_image, out.droppable += r.droppable;
+      if (out.nonfinite.empty()) out.nonfinite = r.nonfinite;
     }
     loss_scale_ = 1.0;
     return out;
@@ -472,19 +474,61 @@ class Step {
     // Nothing to learn (every task of the pass found no rows in the global batch and its
     // temperature is fixed): the same on every rank, so all skip the backward together.
     if (!total.requires_grad()) return;
+    // A non-finite loss (found in the reduced values, so on every rank) is not back-propagated:
+    // the update is skipped anyway, and every rank skips the same gradient collectives.
+    if (!result.nonfinite.empty()) {
+      poisoned_ = true;
+      return;
+    }
     if (reducer_) reducer_->begin(static_cast<int>(pass));
     (loss_scale_ == 1.0 ? total : total * loss_scale_).backward();
     if (reducer_) reducer_->finish();
     ++counters_.backward;
+    // Checked after the all-reduce, so every rank sees the same gradients and agrees.
+    if (!poisoned_ && !gradients_finite()) {
+      result.nonfinite = "gradient";
+      poisoned_ = true;
+    }
   }
 
+  // One pass over the gradients; a sum in double is non-finite exactly when an element is.
+  bool gradients_finite() {
+    std::vector<torch::Tensor> sums;
+    for (const auto& p : parameters())
+      if (p.grad().defined()) sums.push_back(p.grad().sum(torch::kDouble));
+    return sums.empty() || torch::stack(sums).sum().isfinite().template item<bool>();
+  }
 
-  void update(torch::optim::Optimizer& optimizer) {
+  // Buffers a forward may move (MIM-kl's centre): kept at the start of a step, put back when
+  // its update is skipped.
+  void save_buffers() {
+    saved_buffers_.clear();
+    for (const auto& b : heads_->buffers()) saved_buffers_.push_back(b.clone());
+    poisoned_ = false;
+  }
+  void restore_buffers() {
+    torch::NoGradGuard no_grad;
+    const auto buffers = heads_->buffers();
+    for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved_buffers_[i]);
+  }
+
+  // The optimizer step, or, after a non-finite loss or gradient, nothing at all: returns
+  // whether the parameters were updated.
+  bool update(torch::optim::Optimizer& optimizer) {
+    if (poisoned_) {
+      optimizer.zero_grad();
+      restore_buffers();
+      poisoned_ = false;
+      ++counters_.skipped_updates;
+      return false;
+    }
     if (config_.train.grad_clip > 0) torch::nn::utils::clip_grad_norm_(parameters(), config_.train.grad_clip);
     optimizer.step();
     optimizer.zero_grad();
     ++counters_.optimizer_steps;
     teacher_.after_step(*model_);
+    save_buffers();  // under update::PerPass, pass B's skip must not undo pass A's update
+    return true;
   }
 
   Model model_;
@@ -498,6 +542,8 @@ class Step {
   double loss_scale_ = 1.0;                          // 1 / train.accumulate while accumulating
   double masked_tokens_total_ = 0;                   // the whole batch's, while accumulating
   double text_loss_scale_ = 1.0;                     // this micro-batch's masked-token weight
+  bool poisoned_ = false;                            // a non-finite loss or gradient since the last update
+  std::vector<torch::Tensor> saved_buffers_;         // the heads' buffers at the last good update
   std::array<std::string, task_count> names_;
   std::array<double, task_count> weights_{};
   StepCounters counters_;

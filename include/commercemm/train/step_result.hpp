@@ -18,12 +18,18 @@ struct PassResult {
   std::int64_t dropped_text = 0;   ///< pass B: sources whose text modality dropout removed
   std::int64_t dropped_image = 0;  ///< pass B: sources whose image modality dropout removed
   std::int64_t droppable = 0;      ///< pass B: sources that had both modalities to lose one of
+  /// What was NaN or infinite in this pass ("loss of tasks.itm is nan", "gradient"); empty
+  /// when everything was finite. A non-finite pass skips the step's update.
+  std::string nonfinite;
 };
 
 struct StepResult {
   std::int64_t step = 0;
   schedules::Draw draw;
   PassResult image_text, cross_pair;
+  /// Whether the optimizer update was skipped for a non-finite loss or gradient (parameters,
+  /// optimizer state, buffers and the EMA teacher untouched); the passes' `nonfinite` say why.
+  bool skipped = false;
 };
 
 /// Cheap counters for tests and logs.
@@ -32,6 +38,7 @@ struct StepCounters {
   std::int64_t image_text_passes = 0;   ///< pass A inputs built
   std::int64_t cross_pair_passes = 0;   ///< pass B inputs built
   std::int64_t optimizer_steps = 0;
+  std::int64_t skipped_updates = 0;     ///< updates skipped for a non-finite loss or gradient
 };
 
 }  // namespace commercemm::train

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <iostream>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -203,6 +204,7 @@ class Trainer {
     if (write) {
       checkpoints_.remove_stray_temporaries();
       if (!log_.is_open()) log_ = MetricsLog(out_ / "metrics.jsonl", resumed_ ? state_.step : -1);
+      if (!nonfinite_log_.is_open()) nonfinite_log_ = MetricsLog(out_ / "nonfinite.jsonl", resumed_ ? state_.step : -1);
     }
     std::optional<Progress> progress;
     if (writes()) progress.emplace("pretrain", total, config_.train.log_every, state_.step);
@@ -227,15 +229,22 @@ class Trainer {
       ++state_.step;
       // Every rank stops after the same step (a signal may reach them at different times).
       stopping = dist::any_rank(stop_requested().load());
-      window.add(result, ((a ? a->source.size() : 0) + (b ? b->source.size() : 0)) * ranks,
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      if (result.skipped) {
+        note_nonfinite(result, a ? &a->source : nullptr, b ? &*b : nullptr);
+      } else {
+        nonfinite_in_a_row_ = 0;
+        window.add(result, ((a ? a->source.size() : 0) + (b ? b->source.size() : 0)) * ranks,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      }
       const bool checkpoint_now = state_.step % config_.train.checkpoint_every == 0 || state_.step == total;
-      if (state_.step % config_.train.log_every == 0 || checkpoint_now) {
+      if ((state_.step % config_.train.log_every == 0 || checkpoint_now) && window.steps > 0) {
         if (write) log_.write(window.record(state_.step, rate, result.draw, elapsed()));
         if (progress) progress->update(state_.step, window.note());
         window = Window{};
       }
-      if (checkpoint_now && write) save();
+      // A skipped step's weights are the last good ones, but its checkpoint would push a good
+      // one out: only the run's final checkpoint is written after a skip.
+      if (checkpoint_now && write && (!result.skipped || state_.step == total)) save();
       results.push_back(std::move(result));
     }
     stopped_ = stopping;
@@ -262,6 +271,36 @@ class Trainer {
   }
 
  private:
+  // A skipped step: logged with where it went wrong and the batch's items (this rank's shard
+  // on stderr; rank 0's in nonfinite.jsonl); train.max_nonfinite in a row stop the run.
+  void note_nonfinite(const StepResult& r, const Batch* image_text, const data::LoaderBatch* cross_pair) {
+    ++nonfinite_in_a_row_;
+    const bool in_a = !r.image_text.nonfinite.empty();
+    const Batch* batch = in_a ? image_text : cross_pair ? &cross_pair->source : nullptr;
+    const std::string what = in_a ? r.image_text.nonfinite : r.cross_pair.nonfinite;
+    const std::string pass = in_a ? "pass A (image-text pairs)" : "pass B (cross pairs)";
+    std::vector<std::string> items = batch ? batch->item_ids : std::vector<std::string>{};
+    std::vector<std::string> targets;
+    if (!in_a && cross_pair) targets = cross_pair->target.item_ids;
+    std::string shown;
+    for (std::size_t i = 0; i < items.size() && i < 8; ++i) shown += (i ? ", " : "") + items[i];
+    if (items.size() > 8) shown += ", ... (" + std::to_string(items.size()) + " items)";
+    std::cerr << dist::rank_prefix() << "warning: step " << state_.step << ": " << what << " in " << pass
+              << "; the update was skipped (" << nonfinite_in_a_row_ << " in a row, train.max_nonfinite = "
+              << config_.train.max_nonfinite << "); batch items: " << shown << "\n";
+    if (writes() && !out_.empty())
+      nonfinite_log_.write({{"step", state_.step}, {"pass", in_a ? "image_text" : "cross_pair"}, {"what", what},
+                            {"in_a_row", nonfinite_in_a_row_}, {"items", items}, {"targets", targets}});
+    if (nonfinite_in_a_row_ >= config_.train.max_nonfinite) {
+      const auto files = checkpoints_.list();
+      throw Error(Location{"", 0, "train.max_nonfinite"},
+                  std::to_string(nonfinite_in_a_row_) + " steps in a row had a non-finite loss or gradient (step " +
+                      std::to_string(state_.step) + ": " + what + " in " + pass + "); stopping. " +
+                      (files.empty() ? std::string("No checkpoint was written yet.")
+                                     : "The last checkpoint, " + files.back().string() + ", is from a good step."));
+    }
+  }
+
   // Losses averaged over the steps since the last log line.
   struct Window {
     std::map<std::string, double> sums;
@@ -328,7 +367,8 @@ class Trainer {
   data::ProductIndex products_;
   std::unique_ptr<data::Loader> image_text_, cross_pair_;
   TrainState state_;
-  MetricsLog log_;
+  MetricsLog log_, nonfinite_log_;
+  std::int64_t nonfinite_in_a_row_ = 0;
   bool resumed_ = false, stopped_ = false;
 };
 
