@@ -15,6 +15,16 @@ python3 tests/app/make_review_dataset.py data/emoji-commerce "$run/data"
 tiny=(--config examples/configs/tiny.toml --data "$run/data" --set train.batch_size=16 --set train.steps=6
       --set train.log_every=2)
 
+echo "== the copy links the images directory of the original: outside the dataset, refused unless allowed"
+set +e
+"$app" pretrain "${tiny[@]}" --out "$run/outside" 2> "$run/outside.err"; status=$?
+set -e
+cat "$run/outside.err"
+[ "$status" -eq 2 ] || fail "a symlink out of the dataset: exit status $status, expected 2"
+grep -q "catalog-train.jsonl:1: image: 'images/.*' resolves outside the dataset directory" "$run/outside.err" ||
+  fail "the error does not name the file, line and field"
+tiny+=(--set data.allow_outside_paths=true)
+
 echo "== tiny.toml weighs query, image and post: a review kind without a weight is an error"
 set +e
 "$app" pretrain "${tiny[@]}" --out "$run/unweighted" 2> "$run/unweighted.err"; status=$?

@@ -150,13 +150,15 @@ BOOST_AUTO_TEST_CASE(item_errors_name_file_line_and_field) {
 BOOST_AUTO_TEST_CASE(pair_errors_name_file_line_and_field) {
   TempDir dir;
   const auto catalog = data::read_items(dir.write("c.jsonl", "{\"id\":\"c1\",\"product_id\":\"p1\",\"title\":\"t\"}\n"));
-  const auto sources = data::read_items(dir.write("s.jsonl", "{\"id\":\"q1\",\"title\":\"t\"}\n"));
+  const auto sources =
+      data::read_items(dir.write("s.jsonl", "{\"id\":\"q1\",\"title\":\"t\"}\n{\"id\":\"q2\",\"title\":\"u\"}\n"));
   struct Case {
     std::string text;
     std::string field;
     std::string says;
   };
-  const std::string ok = "{\"source\":\"q1\",\"target\":\"p1\",\"kind\":\"query\"}\n";
+  const std::string ok = "{\"source\":\"q1\",\"target\":\"p1\",\"kind\":\"query\"}\n"
+                         "{\"source\":\"q2\",\"target\":\"p1\",\"kind\":\"query\"}\n";
   const Case cases[] = {
       {"{\"source\":\"q1\",\"target\":\"p1\",\"kind\":\"Video\"}\n", "kind", "'Video' is not a pair kind"},
       {"{\"source\":\"q1\",\"target\":\"p1\",\"kind\":\"\"}\n", "kind", "'' is not a pair kind"},
@@ -165,9 +167,10 @@ BOOST_AUTO_TEST_CASE(pair_errors_name_file_line_and_field) {
       {"{\"source\":\"q1\",\"kind\":\"query\"}\n", "target", "missing required field"},
       {"{\"source\":\"q1\",\"target\":\"p1\",\"kind\":\"image\"}\n", "kind", "needs a source with an image"},
       {"{\"source\":\"q1\",\"target\":[],\"kind\":\"query\"}\n", "target", "expected a string, got an array"},
+      {"{\"source\":\"q2\",\"target\":\"p1\",\"kind\":\"query\"}\n", "source", "duplicate pair: line 2 already pairs"},
   };
   for (const auto& c : cases) {
-    const auto file = dir.write("pairs.jsonl", ok + ok + c.text);
+    const auto file = dir.write("pairs.jsonl", ok + c.text);
     const auto e = expect_error([&] { data::read_pairs(file, sources, catalog); });
     BOOST_TEST_CONTEXT(c.text) {
       BOOST_TEST(e.where().file == file.string());
@@ -181,9 +184,9 @@ BOOST_AUTO_TEST_CASE(pair_errors_name_file_line_and_field) {
 BOOST_AUTO_TEST_CASE(pair_kinds_are_open_and_their_sources_consistent) {
   TempDir dir;
   const auto catalog = data::read_items(dir.write("c.jsonl", "{\"id\":\"c1\",\"product_id\":\"p1\",\"title\":\"t\"}\n"));
+  fs::copy_file(emoji_png, dir.path / "v1.png");
   const auto sources = data::read_items(dir.write(
-      "s.jsonl", "{\"id\":\"r1\",\"title\":\"great\"}\n{\"id\":\"r2\",\"title\":\"meh\"}\n{\"id\":\"v1\",\"image\":\"" +
-                     emoji_png.string() + "\"}\n"));
+      "s.jsonl", "{\"id\":\"r1\",\"title\":\"great\"}\n{\"id\":\"r2\",\"title\":\"meh\"}\n{\"id\":\"v1\",\"image\":\"v1.png\"}\n"));
   const auto review = [](const char* source) {
     return std::string("{\"source\":\"") + source + "\",\"target\":\"p1\",\"kind\":\"review\"}\n";
   };

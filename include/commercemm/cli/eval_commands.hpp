@@ -166,7 +166,7 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
     if (*split) apply_override(config, "eval.fusion_split=" + std::to_string(**split));
     train::apply_threads(config.train.threads, config.train.precision);
     auto loaded = load_model<Model>(checkpoint, config);
-    const auto items = data::read_items(*manifest);
+    const auto items = data::read_items(*manifest, {.allow_outside_paths = config.data.allow_outside_paths});
     if (items.empty()) throw Error(Location{*manifest, 0, ""}, "the manifest has no items");
     data::ProductIndex products;
     std::vector<data::Record> records;

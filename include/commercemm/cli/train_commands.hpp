@@ -45,7 +45,7 @@ template <class Recipe> void add_pretrain_command(CLI::App& app) {
     if (!data_dir->empty()) config.data.dir = *data_dir;
     // Under torchrun (WORLD_SIZE > 1) join the job first; alone, `world` stays null.
     const auto world = dist::World::join(config.dist, train::resolve_device(config.train.device));
-    const auto split = data::read_split(config.data.dir, "train");
+    const auto split = data::read_split(config.data.dir, "train", true, config.data.allow_outside_paths);
     auto tokenizer = checkpoint ? checkpoint->tokenizer() : train::make_tokenizer(config, split);
     train::Trainer<Recipe> trainer(config, tokenizer, split, out);
     const bool lead = trainer.writes();

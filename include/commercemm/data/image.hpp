@@ -59,6 +59,9 @@ struct ImageOptions {
   std::int64_t size = 64;                              ///< output H = W (the model's image_size)
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
   std::array<float, 3> stddev{0.229f, 0.224f, 0.225f};
+  /// Larger images (width x height, from the file's header) are refused before decoding
+  /// (data.max_image_pixels); a file may not exceed 64 bytes a pixel of that either.
+  std::int64_t max_pixels = 25'000'000;
 };
 
 /// Training-time augmentations; pass none() (or call the overload without one) for evaluation.
@@ -175,12 +178,25 @@ inline void check_options(const ImageOptions& options) {
 
 }  // namespace detail
 
-/// Decodes PNG or JPEG bytes; `name` (a path, usually) is what errors report.
-inline RgbImage decode_image(std::span<const unsigned char> bytes, const std::string& name) {
+/// The largest file read_image() reads for an image of at most `max_pixels` pixels: 64 bytes a
+/// pixel leaves room for any PNG or JPEG of that size, however badly compressed, and a 1 MiB floor
+/// for small images with large metadata.
+inline std::uint64_t max_image_file_bytes(std::int64_t max_pixels) {
+  return std::max<std::uint64_t>(std::uint64_t{1} << 20, static_cast<std::uint64_t>(max_pixels) * 64);
+}
+
+/// Decodes PNG or JPEG bytes; `name` (a path, usually) is what errors report. An image of more
+/// than `max_pixels` pixels is refused from its header, before anything is allocated for it.
+inline RgbImage decode_image(std::span<const unsigned char> bytes, const std::string& name,
+                             std::int64_t max_pixels = ImageOptions{}.max_pixels) {
   if (bytes.empty()) throw Error({name, 0, ""}, "cannot decode image: the file is empty");
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     throw Error({name, 0, ""}, "cannot decode image: file too large");
   int width = 0, height = 0, channels = 0;
+  if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels) &&
+      static_cast<std::int64_t>(width) * height > max_pixels)
+    throw Error({name, 0, ""}, "image of " + std::to_string(width) + " x " + std::to_string(height) +
+                                   " pixels, more than data.max_image_pixels = " + std::to_string(max_pixels));
   unsigned char* rgba =
       stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels, 4);
   if (rgba == nullptr) {
@@ -202,14 +218,20 @@ inline RgbImage decode_image(std::span<const unsigned char> bytes, const std::st
   return image;
 }
 
-/// Reads and decodes an image file. A missing, unreadable or corrupt file throws an Error
-/// naming the path.
-inline RgbImage read_image(const std::filesystem::path& file) {
+/// Reads and decodes an image file. A missing, unreadable, corrupt or oversized file throws an
+/// Error naming the path.
+inline RgbImage read_image(const std::filesystem::path& file, std::int64_t max_pixels = ImageOptions{}.max_pixels) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw Error({file.string(), 0, ""}, "cannot open image file (missing or unreadable)");
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(file, ec);
+  if (!ec && size > max_image_file_bytes(max_pixels))
+    throw Error({file.string(), 0, ""}, "image file of " + std::to_string(size) + " bytes, more than " +
+                                            std::to_string(max_image_file_bytes(max_pixels)) +
+                                            " (64 bytes a pixel of data.max_image_pixels)");
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw Error({file.string(), 0, ""}, "error while reading image file");
-  return decode_image(bytes, file.string());
+  return decode_image(bytes, file.string(), max_pixels);
 }
 
 /// The whole image resized to [3, size, size], normalised (evaluation).
@@ -249,13 +271,13 @@ inline torch::Tensor to_tensor(const RgbImage& image, const ImageOptions& option
 
 /// Reads an image file into a normalised [3, size, size] float tensor (evaluation).
 inline torch::Tensor load_image(const std::filesystem::path& file, const ImageOptions& options) {
-  return to_tensor(read_image(file), options);
+  return to_tensor(read_image(file, options.max_pixels), options);
 }
 
 /// Reads an image file with training augmentations drawn from `rng`.
 inline torch::Tensor load_image(const std::filesystem::path& file, const ImageOptions& options,
                                 const Augmentation& augment, ImageRng& rng) {
-  return to_tensor(read_image(file), options, augment, rng);
+  return to_tensor(read_image(file, options.max_pixels), options, augment, rng);
 }
 
 /// Undoes the normalisation: [.., 3, H, W] back to RGB in [0, 1] (for plots and debugging).

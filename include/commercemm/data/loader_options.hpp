@@ -31,6 +31,7 @@ inline LoaderOptions loader_options(const Config& c, std::int64_t batch, bool tr
   o.batch_size = batch;
   o.max_length = c.model.text.max_length;
   o.image.size = c.model.image.image_size;
+  o.image.max_pixels = c.data.max_image_pixels;
   o.workers = c.data.workers;
   o.seed = static_cast<std::uint64_t>(c.train.seed);
   if (training) {

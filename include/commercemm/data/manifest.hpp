@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -141,6 +142,9 @@ struct ItemRequirements {
   bool text = false;        ///< every item has a title, tags or a description
   bool image = false;       ///< every item has at least one image
   bool check_files = true;  ///< image files must exist (checked with one stat each)
+  /// Image paths may resolve outside the manifest's directory ("..", absolute paths, symlinks
+  /// pointing out); by default that is an error, so a manifest cannot make a run read any file.
+  bool allow_outside_paths = false;
 };
 
 namespace detail {
@@ -186,6 +190,17 @@ inline void reject_unknown_keys(const nlohmann::json& object, std::initializer_l
   }
 }
 
+/// Whether `path`, with every symlink of its existing part resolved, lies inside `dir`.
+inline bool resolves_inside(const std::filesystem::path& path, const std::filesystem::path& dir) {
+  std::error_code ec;
+  const auto root = std::filesystem::weakly_canonical(dir.empty() ? std::filesystem::path(".") : dir, ec);
+  if (ec) return false;
+  const auto resolved = std::filesystem::weakly_canonical(path, ec);
+  if (ec) return false;
+  const auto rel = resolved.lexically_relative(root);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
 inline std::string relative_path_string(const std::filesystem::path& target, const std::filesystem::path& base_dir) {
   const auto normal = target.lexically_normal();
   const auto base = base_dir.empty() ? std::filesystem::path(".") : base_dir.lexically_normal();
@@ -221,6 +236,11 @@ inline ItemTable read_items(const std::filesystem::path& file, const ItemRequire
       const std::string field = object.contains("image") ? "image" : "images[" + std::to_string(i) + "]";
       if (paths[i].empty()) throw Error({where.file, where.line, field}, "empty image path");
       auto path = base / std::filesystem::path(paths[i]);
+      if (!needs.allow_outside_paths && !detail::resolves_inside(path, base))
+        throw Error({where.file, where.line, field},
+                    "'" + paths[i] + "' resolves outside the dataset directory '" +
+                        (base.empty() ? std::string(".") : base.string()) +
+                        "' (set data.allow_outside_paths = true to read it anyway)");
       if (needs.check_files) {
         std::error_code ec;
         if (!std::filesystem::is_regular_file(path, ec))
@@ -253,6 +273,7 @@ inline std::vector<Pair> read_pairs(const std::filesystem::path& file, const Ite
                                     const ItemTable& catalog) {
   std::vector<Pair> pairs;
   std::map<std::string, std::pair<std::pair<bool, bool>, std::int64_t>> first_of_kind;  // kind -> (text, image), line
+  std::unordered_map<std::string, std::int64_t> lines;  // source \0 target \0 kind -> its first line
   for_each_jsonl_object(file, [&](const nlohmann::json& object, const Location& where) {
     detail::reject_unknown_keys(object, {"source", "target", "kind"}, where);
     Pair pair;
@@ -291,6 +312,13 @@ inline std::vector<Pair> read_pairs(const std::filesystem::path& file, const Ite
                         std::to_string(first->second.second) + ") has " +
                         holds(first->second.first.first, first->second.first.second));
     }
+    // A repeated pair would weigh its product several times in training and in the metrics: a
+    // generated file gone wrong (a million rows of one pair) stops at its second row.
+    const auto [first, inserted] = lines.try_emplace(pair.source + '\0' + pair.target + '\0' + pair.kind, where.line);
+    if (!inserted)
+      throw Error({where.file, where.line, "source"}, "duplicate pair: line " + std::to_string(first->second) +
+                                                          " already pairs '" + pair.source + "' with '" + pair.target +
+                                                          "' as " + pair.kind);
     pairs.push_back(std::move(pair));
   });
   return pairs;
@@ -378,18 +406,20 @@ inline std::filesystem::path split_manifest(const std::filesystem::path& dir, st
 
 /// Reads and cross-checks one split: catalog items must name their product and carry text
 /// and an image; item ids must not repeat across catalog and sources.
-inline DatasetSplit read_split(const std::filesystem::path& dir, std::string_view split, bool check_files = true) {
+inline DatasetSplit read_split(const std::filesystem::path& dir, std::string_view split, bool check_files = true,
+                               bool allow_outside_paths = false) {
   DatasetSplit out;
   out.name = std::string(split);
   const auto catalog_file = split_manifest(dir, "catalog", split);
   if (!std::filesystem::exists(catalog_file))
     throw Error({catalog_file.string(), 0, ""}, "no such file: is '" + dir.string() + "' a dataset directory with a '" +
                                                     std::string(split) + "' split?");
-  out.catalog = read_items(catalog_file, {.product_id = true, .text = true, .image = true, .check_files = check_files});
+  out.catalog = read_items(catalog_file, {.product_id = true, .text = true, .image = true, .check_files = check_files,
+                                          .allow_outside_paths = allow_outside_paths});
   const auto sources_file = split_manifest(dir, "sources", split);
   const auto pairs_file = split_manifest(dir, "pairs", split);
   if (std::filesystem::exists(sources_file)) {
-    out.sources = read_items(sources_file, {.check_files = check_files});
+    out.sources = read_items(sources_file, {.check_files = check_files, .allow_outside_paths = allow_outside_paths});
     for (const auto& item : out.sources) {
       if (const Item* clash = out.catalog.find(item.id))
         throw Error({item.where.file, item.where.line, "id"},

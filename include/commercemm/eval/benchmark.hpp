@@ -41,7 +41,9 @@ struct Benchmark {
 
   /// `tasks` empty: every task (Fashion-MNIST included).
   static Benchmark load(const std::string& dir, const std::vector<std::string>& tasks, const Config& config) {
-    Benchmark b{data::read_split(dir, "train"), data::read_split(dir, "test"), std::nullopt, std::nullopt, {}};
+    const bool outside = config.data.allow_outside_paths;
+    Benchmark b{data::read_split(dir, "train", true, outside), data::read_split(dir, "test", true, outside),
+                std::nullopt, std::nullopt, {}};
     b.tasks = downstream_tasks(b.test);
     b.task_names(tasks);  // unknown names fail before any work
     if (tasks.empty() || std::find(tasks.begin(), tasks.end(), "fashion_mnist_categorization") != tasks.end()) {

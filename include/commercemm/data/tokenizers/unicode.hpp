@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -112,9 +113,15 @@ inline std::string nfd(std::string_view text) {
 }
 
 /// The whole of a file, or an Error naming it.
-inline std::string read_file(const std::string& path) {
+/// Reads a whole vocabulary or merges file: GPT-2's largest is 1 MB, so past `limit` bytes a
+/// file is refused before it is read (a wrong path to a dataset or a model).
+inline std::string read_file(const std::string& path, std::uintmax_t limit = std::uintmax_t{256} << 20) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(Location{path, 0, ""}, "cannot open file");
+  std::error_code ec;
+  if (const auto size = std::filesystem::file_size(path, ec); !ec && size > limit)
+    throw Error(Location{path, 0, ""}, "file of " + std::to_string(size) + " bytes, more than " +
+                                           std::to_string(limit >> 20) + " MiB: not a vocabulary file");
   std::ostringstream buf;
   buf << in.rdbuf();
   if (in.bad()) throw Error(Location{path, 0, ""}, "read failed");
