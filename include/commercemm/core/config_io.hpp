@@ -2,6 +2,7 @@
 // Reading configs from TOML (toml++, used as a plain header) and writing them as JSON.
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -27,8 +28,9 @@ class TomlReader {
   explicit TomlReader(std::string file) : file_(std::move(file)) {}
 
   template <ConfigStruct S> void read_table(const toml::table& table, S& out, const std::string& prefix) {
-    for (auto&& [key, node] : table) {
-      const std::string name(key.str());
+    for (auto&& entry : table) {  // not a structured binding: clang < 16 cannot capture one
+      const auto& node = entry.second;
+      const std::string name(entry.first.str());
       bool found = false;
       std::vector<std::string> valid;
       visit_fields(out, [&](const char* field, auto& member) {
@@ -147,7 +149,62 @@ inline void apply_toml(const toml::table& doc, Config& config, TomlReader& reade
   }
 }
 
+/// Outside strings and comments TOML is ASCII. toml++ 3.3 (Debian 12) reaches undefined
+/// behaviour on some non-ASCII characters there (after a bare key; fixed in 3.4), so they are
+/// refused first, with the line. A small lexer: comments, the four string kinds, escapes.
+inline void reject_non_ascii_outside_strings(const std::string& text, const std::string& file) {
+  enum class In { code, comment, basic, literal, multiline_basic, multiline_literal } in = In::code;
+  std::int64_t line = 1;
+  auto at = [&](std::size_t i, char quote) {
+    return i + 2 < text.size() && text[i] == quote && text[i + 1] == quote && text[i + 2] == quote;
+  };
+  // A multi-line string's closing delimiter may be followed by up to two more quotes (content).
+  auto close_multiline = [&](std::size_t& i, char quote) {
+    i += 2;
+    for (int extra = 0; extra < 2 && i + 1 < text.size() && text[i + 1] == quote; ++extra) ++i;
+    in = In::code;
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      if (in == In::comment || in == In::basic || in == In::literal) in = In::code;  // single-line forms end
+      continue;
+    }
+    switch (in) {
+      case In::code:
+        if (c == '#') in = In::comment;
+        else if (at(i, '"')) in = In::multiline_basic, i += 2;
+        else if (at(i, '\'')) in = In::multiline_literal, i += 2;
+        else if (c == '"') in = In::basic;
+        else if (c == '\'') in = In::literal;
+        else if (static_cast<unsigned char>(c) >= 0x80)
+          throw Error(Location{file, line, ""}, "TOML syntax error: a non-ASCII character outside a string or comment");
+        break;
+      case In::basic:
+      case In::multiline_basic:
+        if (c == '\\' && i + 1 < text.size() && text[i + 1] != '\n') ++i;  // an escape (a line-ending one counts its line)
+        else if (in == In::basic && c == '"') in = In::code;
+        else if (in == In::multiline_basic && at(i, '"')) close_multiline(i, '"');
+        break;
+      case In::literal:
+        if (c == '\'') in = In::code;
+        break;
+      case In::multiline_literal:
+        if (at(i, '\'')) close_multiline(i, '\'');
+        break;
+      case In::comment:
+        break;
+    }
+  }
+}
+
 inline toml::table parse_toml(const std::string& text, const std::string& file) {
+  // TOML forbids NUL; toml++ 3.3 asserts on one in a key instead of reporting it.
+  if (const auto nul = text.find('\0'); nul != std::string::npos)
+    throw Error(Location{file, 1 + static_cast<std::int64_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(nul), '\n')), ""},
+                "TOML syntax error: a NUL character");
+  reject_non_ascii_outside_strings(text, file);
   try {
     return toml::parse(text, file);
   } catch (const toml::parse_error& e) {
@@ -163,6 +220,9 @@ inline toml::table parse_toml(const std::string& text, const std::string& file) 
 inline Config load_config(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(Location{path, 0, ""}, "cannot open config file");
+  std::error_code ec;
+  if (const auto size = std::filesystem::file_size(path, ec); !ec && size > (std::uintmax_t{1} << 20))
+    throw Error(Location{path, 0, ""}, "a config file of " + std::to_string(size) + " bytes, more than 1 MiB: not a config");
   std::ostringstream text;
   text << in.rdbuf();
   Config config;

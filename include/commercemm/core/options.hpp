@@ -99,7 +99,9 @@ void assign_option(T& member, const Option& option, const std::string& key) {
 /// dotted table ("tasks.itc."), `owner` says whose options they are, for the error.
 template <class S>
 void read_options(const OptionTable& table, S& out, const std::string& prefix, const std::string& owner) {
-  for (const auto& [key, option] : table) {
+  for (const auto& entry : table) {  // not a structured binding: clang < 16 cannot capture one
+    const auto& key = entry.first;
+    const auto& option = entry.second;
     bool found = false;
     std::vector<std::string> valid;
     visit_fields(out, [&](const char* field, auto& member) {
