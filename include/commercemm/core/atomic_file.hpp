@@ -45,6 +45,10 @@ inline void write_atomically(const std::filesystem::path& path,
     write(temporary);
     detail::fsync_path(temporary, false);
     fs::rename(temporary, path);
+  } catch (const fs::filesystem_error& e) {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    throw Error(Location{path.string(), 0, ""}, "cannot write: " + e.code().message() + " (the previous file, if any, is intact)");
   } catch (...) {
     std::error_code ignored;
     fs::remove(temporary, ignored);

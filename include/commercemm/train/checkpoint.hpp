@@ -8,7 +8,9 @@
 // mid-save leaves the previous checkpoint intact.
 #include <algorithm>
 #include <cstdint>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -100,6 +102,28 @@ struct CheckpointParts {
 
 inline constexpr const char* checkpoint_format = "commercemm-checkpoint-1";
 
+namespace detail {
+/// Writes `archive` to `file` through our own writes. LibTorch's file writer cannot be told a
+/// write failed: its destructor writes the zip's end and throws again while the first error
+/// unwinds (std::terminate on a full disk). So every write is "accepted", the first failure
+/// remembered, and reported once LibTorch is done, naming `name`.
+inline void write_archive(torch::serialize::OutputArchive& archive, const fs::path& file, const fs::path& name) {
+  std::FILE* out = std::fopen(file.c_str(), "wb");
+  if (out == nullptr)
+    throw Error(Location{name.string(), 0, ""}, std::string("cannot create the checkpoint: ") + std::strerror(errno));
+  int failure = 0;
+  archive.save_to([&](const void* data, std::size_t bytes) -> std::size_t {
+    if (failure == 0 && bytes > 0 && std::fwrite(data, 1, bytes, out) != bytes) failure = errno != 0 ? errno : EIO;
+    return bytes;
+  });
+  if (std::fflush(out) != 0 && failure == 0) failure = errno != 0 ? errno : EIO;
+  if (std::fclose(out) != 0 && failure == 0) failure = errno != 0 ? errno : EIO;
+  if (failure != 0)
+    throw Error(Location{name.string(), 0, ""}, std::string("cannot write the checkpoint (disk full or not writable?): ") +
+                                                    std::strerror(failure) + "; the previous checkpoint is intact");
+}
+}  // namespace detail
+
 /// Writes one checkpoint file atomically, with the default CPU generator's state.
 inline void save_checkpoint(const fs::path& path, const CheckpointParts& parts) {
   torch::serialize::OutputArchive archive;
@@ -123,7 +147,7 @@ inline void save_checkpoint(const fs::path& path, const CheckpointParts& parts) 
   nested("teacher", parts.teacher);
   nested("finetune", parts.finetune);
   nested("optimizer", parts.optimizer);
-  write_atomically(path, [&](const fs::path& temporary) { archive.save_to(temporary.string()); });
+  write_atomically(path, [&](const fs::path& temporary) { detail::write_archive(archive, temporary, path); });
 }
 
 /// A checkpoint opened for reading: metadata first (to build the model), weights on demand.
@@ -135,6 +159,8 @@ class Checkpoint {
       archive_.load_from(path.string());
     } catch (const c10::Error& e) {
       throw Error(Location{path.string(), 0, ""}, "not a readable checkpoint: " + std::string(e.what_without_backtrace()));
+    } catch (const std::exception& e) {  // torch::jit::ErrorReport: damaged TorchScript inside the archive
+      throw Error(Location{path.string(), 0, ""}, "not a readable checkpoint: " + std::string(e.what()));
     }
     if (read_string("format") != checkpoint_format)
       throw Error(Location{path.string(), 0, "format"}, "unknown checkpoint format '" + read_string("format") + "'");
@@ -155,33 +181,54 @@ class Checkpoint {
   const TrainState& state() const { return state_; }
   bool has(const std::string& key) const {
     torch::serialize::InputArchive part;
-    return archive_.try_read(key, part);
+    return guarded(key, [&] { return archive_.try_read(key, part); });
   }
 
   /// Loads the part `key` ("model", "heads", "teacher", "finetune", "optimizer") into `object`.
   template <class T> void load(const std::string& key, T& object) const {
     torch::serialize::InputArchive part;
-    if (!archive_.try_read(key, part)) throw Error(Location{path_.string(), 0, key}, "the checkpoint has no " + key);
+    if (!guarded(key, [&] { return archive_.try_read(key, part); }))
+      throw Error(Location{path_.string(), 0, key}, "the checkpoint has no " + key);
     try {
       object.load(part);
     } catch (const c10::Error& e) {
       throw Error(Location{path_.string(), 0, key},
                   "does not match this program's " + key + ": " + e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      throw Error(Location{path_.string(), 0, key}, std::string("damaged: ") + e.what());
     }
   }
   /// Restores the default CPU generator (dropout, sampling) to its state at the save.
   void restore_rng() const {
     c10::IValue value;
-    if (!archive_.try_read("rng", value)) return;
-    auto generator = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    generator.set_state(value.toTensor());
+    if (!guarded("rng", [&] { return archive_.try_read("rng", value); })) return;
+    guarded("rng", [&] {
+      if (!value.isTensor()) throw Error(Location{path_.string(), 0, "rng"}, "not a generator state");
+      auto generator = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      generator.set_state(value.toTensor());
+      return true;
+    });
   }
 
  private:
+  // LibTorch reports a damaged archive with c10::Error or std::runtime_error: both become an
+  // Error naming the file and the part.
+  template <class F> bool guarded(const std::string& key, F&& read) const {
+    try {
+      return read();
+    } catch (const Error&) {
+      throw;
+    } catch (const c10::Error& e) {
+      throw Error(Location{path_.string(), 0, key}, "damaged: " + std::string(e.what_without_backtrace()));
+    } catch (const std::exception& e) {
+      throw Error(Location{path_.string(), 0, key}, std::string("damaged: ") + e.what());
+    }
+  }
+
   std::string read_string(const std::string& key) const {
     c10::IValue value;
-    if (!archive_.try_read(key, value) || !value.isString())
+    if (!guarded(key, [&] { return archive_.try_read(key, value); }) || !value.isString())
       throw Error(Location{path_.string(), 0, key}, "missing from the checkpoint");
     return value.toStringRef();
   }
