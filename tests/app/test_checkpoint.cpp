@@ -154,6 +154,23 @@ BOOST_AUTO_TEST_CASE(a_damaged_or_missing_checkpoint_is_an_error_naming_the_file
       BOOST_CHECK_MESSAGE(std::string(e.what()).find(name) != std::string::npos, e.what());
     }
   }
+  // A bit flipped anywhere in a record (weights, or the TorchScript code LibTorch's parser
+  // crashes on) fails that record's CRC-32 before LibTorch reads it; so does the fuzzer's find.
+  BOOST_REQUIRE(cmm::train::Checkpoint(dir / "good.pt").state().step == 0);
+  for (const double where : {0.1, 0.5, 0.9}) {
+    auto flipped = bytes;
+    flipped[static_cast<std::size_t>(where * static_cast<double>(bytes.size()))] ^= 0x10;
+    std::ofstream(dir / "flipped.pt", std::ios::binary | std::ios::trunc) << flipped;
+    try {
+      cmm::train::Checkpoint c(dir / "flipped.pt");
+      BOOST_FAIL("a flipped bit at " << where << " went unnoticed");
+    } catch (const cmm::Error& e) {
+      BOOST_CHECK_MESSAGE(std::string(e.what()).find("flipped.pt: damaged checkpoint") != std::string::npos, e.what());
+    }
+  }
+  const auto fuzzed = fs::path(COMMERCEMM_SOURCE_DIR) / "tests/fuzz/regressions/checkpoint";
+  for (const auto& entry : fs::directory_iterator(fuzzed))
+    BOOST_CHECK_THROW(cmm::train::Checkpoint c(entry.path()), cmm::Error);
   // A checkpoint of other sizes does not load into this model, and says which part.
   auto bigger = config;
   bigger.model.fusion.layers += 1;

@@ -31,6 +31,7 @@
 #include <commercemm/core/error.hpp>
 #include <commercemm/data/tokenizers/bpe.hpp>
 #include <commercemm/data/tokenizers/wordpiece.hpp>
+#include <commercemm/train/archive_check.hpp>
 
 namespace commercemm::train {
 
@@ -155,6 +156,7 @@ class Checkpoint {
  public:
   explicit Checkpoint(const fs::path& path) : path_(path) {
     if (!fs::exists(path)) throw Error(Location{path.string(), 0, ""}, "checkpoint file not found");
+    verify_archive(path);  // LibTorch checks no CRC and crashes on some damaged records
     try {
       archive_.load_from(path.string());
     } catch (const c10::Error& e) {
