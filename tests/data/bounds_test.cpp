@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
@@ -90,27 +91,36 @@ BOOST_AUTO_TEST_CASE(an_image_larger_than_max_image_pixels_is_refused_from_its_h
   BOOST_TEST(has(expect_error([&] { data::read_image(bloated, 100); }), "more than 1048576"));
 }
 
-BOOST_AUTO_TEST_CASE(the_loader_reports_and_skips_oversized_images_from_data_max_image_pixels) {
+// As a new user's broken images meet the loader: each reported with its path and its record
+// dropped from the batch, the good ones kept.
+BOOST_AUTO_TEST_CASE(the_loader_reports_and_skips_empty_truncated_and_oversized_images) {
   TempDir dir;
+  std::ifstream in(emoji_png, std::ios::binary);
+  const std::string png((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto huge = dir.write("huge.png", png_header(20000, 20000));
+  const auto empty = dir.write("empty.png", "");
+  const auto truncated = dir.write("truncated.png", png.substr(0, png.size() / 3));
   commercemm::Config config;
-  config.data.max_image_pixels = 10000;
+  config.data.max_image_pixels = 10000;  // the oversized one by the config's limit
   config.model = commercemm::presets::model("tiny");
-  auto options = data::loader_options(config, 3, false);
+  auto options = data::loader_options(config, 5, false);
   BOOST_TEST(options.image.max_pixels == 10000);
   options.workers = 0;
   std::vector<data::Record> records;
   records.push_back({{"good", emoji_png, "grinning face", 0, ""}, {}});
   records.push_back({{"huge", huge, "a poster", 1, ""}, {}});
-  records.push_back({{"good2", emoji_png, "smile", 2, ""}, {}});
+  records.push_back({{"empty", empty, "nothing", 2, ""}, {}});
+  records.push_back({{"truncated", truncated, "half", 3, ""}, {}});
+  records.push_back({{"good2", emoji_png, "smile", 4, ""}, {}});
   auto tokenizer = std::make_shared<const data::WordPieceTokenizer>(
       data::WordPieceTokenizer::from_tokens({"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "smile"}, "<test>"));
   data::Loader loader(records, tokenizer, options);
   const auto batch = loader.next();
   BOOST_REQUIRE(batch);
-  BOOST_TEST(batch->source.size() == 2);  // the poster was dropped from its batch
-  BOOST_TEST(loader.stats().skipped == 1);
-  BOOST_TEST(loader.stats().skipped_files.at(0) == huge.string());
+  BOOST_TEST(batch->source.size() == 2);
+  BOOST_TEST((batch->source.item_ids == std::vector<std::string>{"good", "good2"}));
+  BOOST_TEST(loader.stats().skipped == 3);
+  BOOST_TEST((loader.stats().skipped_files == std::vector<std::string>{huge.string(), empty.string(), truncated.string()}));
 }
 
 BOOST_AUTO_TEST_CASE(a_100_mb_manifest_line_is_an_error_at_its_line_before_it_is_held) {
@@ -174,6 +184,12 @@ BOOST_AUTO_TEST_CASE(a_config_that_is_not_utf8_or_not_a_config_is_an_error_namin
   const auto c = expect_error([&] { commercemm::load_config(combining.string()); });
   BOOST_TEST(c.where().line == 2);
   BOOST_TEST(has(c, "a non-ASCII character outside a string or comment"));
+  const auto control = dir.write("control.toml", "[model]\npreset = \"tiny\"\n[train]\nsteps\x01 = 3\n");
+  const auto k = expect_error([&] { commercemm::load_config(control.string()); });
+  BOOST_TEST(k.where().line == 4);
+  BOOST_TEST(has(k, "a control character outside a string or comment"));
+  const auto header = dir.write("header.toml", "[model]\n  [# a comment, not a key]\n");
+  BOOST_TEST(expect_error([&] { commercemm::load_config(header.string()); }).where().line == 2);
   const auto nul = dir.write("nul.toml", std::string("[train]\nste\0ps = 3\n", 19));
   const auto n = expect_error([&] { commercemm::load_config(nul.string()); });
   BOOST_TEST(n.where().line == 2);

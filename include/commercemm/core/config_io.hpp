@@ -149,10 +149,38 @@ inline void apply_toml(const toml::table& doc, Config& config, TomlReader& reade
   }
 }
 
-/// Outside strings and comments TOML is ASCII. toml++ 3.3 (Debian 12) reaches undefined
-/// behaviour on some non-ASCII characters there (after a bare key; fixed in 3.4), so they are
-/// refused first, with the line. A small lexer: comments, the four string kinds, escapes.
-inline void reject_non_ascii_outside_strings(const std::string& text, const std::string& file) {
+/// The 1-based line of the first byte that does not start a valid UTF-8 sequence (overlong
+/// forms, surrogates and code points past U+10FFFF included), or 0 when all is valid.
+inline std::int64_t first_invalid_utf8_line(const std::string& text) {
+  std::int64_t line = 1;
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = s[i];
+    if (c == '\n') ++line;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    const int length = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+    if (length == 0 || c > 0xf4 || c == 0xc0 || c == 0xc1 || i + static_cast<std::size_t>(length) > n) return line;
+    std::uint32_t code = c & (0x7f >> length);
+    for (int k = 1; k < length; ++k) {
+      if ((s[i + static_cast<std::size_t>(k)] & 0xc0) != 0x80) return line;
+      code = (code << 6) | (s[i + static_cast<std::size_t>(k)] & 0x3f);
+    }
+    const std::uint32_t smallest = length == 2 ? 0x80 : length == 3 ? 0x800 : 0x10000;
+    if (code < smallest || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return line;
+    i += static_cast<std::size_t>(length);
+  }
+  return 0;
+}
+
+/// Outside strings and comments TOML is printable ASCII. toml++ 3.3 (Debian 12) asserts or
+/// reaches undefined behaviour on some other characters there (a control character in a table
+/// header, U+0308 after a bare key; fixed in 3.4), so they are refused first, with the line.
+/// A small lexer: comments, the four string kinds, escapes.
+inline void check_characters_outside_strings(const std::string& text, const std::string& file) {
   enum class In { code, comment, basic, literal, multiline_basic, multiline_literal } in = In::code;
   std::int64_t line = 1;
   auto at = [&](std::size_t i, char quote) {
@@ -164,13 +192,24 @@ inline void reject_non_ascii_outside_strings(const std::string& text, const std:
     for (int extra = 0; extra < 2 && i + 1 < text.size() && text[i + 1] == quote; ++extra) ++i;
     in = In::code;
   };
+  bool line_start = true;  // only whitespace so far on this line (in code)
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (c == '\n') {
       ++line;
       if (in == In::comment || in == In::basic || in == In::literal) in = In::code;  // single-line forms end
+      line_start = in == In::code;
       continue;
     }
+    if (in == In::code && line_start && c == '[') {  // a table header: toml++ 3.3 asserts unless a key follows
+      std::size_t k = i + 1;
+      if (k < text.size() && text[k] == '[') ++k;
+      while (k < text.size() && (text[k] == ' ' || text[k] == '\t')) ++k;
+      const char first = k < text.size() ? text[k] : '\n';
+      if (!(std::isalnum(static_cast<unsigned char>(first)) || first == '_' || first == '-' || first == '"' || first == '\''))
+        throw Error(Location{file, line, ""}, "TOML syntax error: a table header must start with a key");
+    }
+    if (c != ' ' && c != '\t') line_start = false;
     switch (in) {
       case In::code:
         if (c == '#') in = In::comment;
@@ -180,6 +219,8 @@ inline void reject_non_ascii_outside_strings(const std::string& text, const std:
         else if (c == '\'') in = In::literal;
         else if (static_cast<unsigned char>(c) >= 0x80)
           throw Error(Location{file, line, ""}, "TOML syntax error: a non-ASCII character outside a string or comment");
+        else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\r') || c == 0x7f)
+          throw Error(Location{file, line, ""}, "TOML syntax error: a control character outside a string or comment");
         break;
       case In::basic:
       case In::multiline_basic:
@@ -204,7 +245,10 @@ inline toml::table parse_toml(const std::string& text, const std::string& file) 
   if (const auto nul = text.find('\0'); nul != std::string::npos)
     throw Error(Location{file, 1 + static_cast<std::int64_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(nul), '\n')), ""},
                 "TOML syntax error: a NUL character");
-  reject_non_ascii_outside_strings(text, file);
+  // toml++ 3.3 reaches undefined behaviour on some invalid UTF-8, even inside strings.
+  if (const auto line = first_invalid_utf8_line(text); line > 0)
+    throw Error(Location{file, line, ""}, "TOML syntax error: invalid UTF-8");
+  check_characters_outside_strings(text, file);
   try {
     return toml::parse(text, file);
   } catch (const toml::parse_error& e) {

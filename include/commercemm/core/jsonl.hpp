@@ -63,6 +63,8 @@ void for_each_jsonl_object(const std::filesystem::path& file, Visit&& visit,
     } catch (const nlohmann::json::parse_error& e) {
       // e.byte is the 1-based column within this line; the what() text repeats it.
       throw Error(where, "malformed JSON at column " + std::to_string(e.byte) + ": " + e.what());
+    } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
+      throw Error(where, std::string("malformed JSON: ") + e.what());
     }
     if (!object.is_object())
       throw Error(where, std::string("expected a JSON object per line, got ") + json_type_name(object));
