@@ -1,0 +1,25 @@
+// Fuzzes byte-level BPE encode() of arbitrary bytes with GPT-2's vocabulary: the ids must be
+// regular tokens and decode back to exactly the input; decode() of arbitrary ids may only
+// throw commercemm::Error.
+#include "tokenizers.hpp"
+
+using namespace commercemm;
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  (void)fuzz::gpt2();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const auto& tok = fuzz::gpt2();
+  const auto text = fuzz::as_view(data, size);
+  const auto ids = tok.encode(text);
+  for (auto id : ids)
+    if (id < 0 || id >= tok.regular_size()) std::abort();
+  if (tok.decode(ids) != text) std::abort();
+  try {
+    (void)tok.decode(fuzz::ids_from_bytes(text, 16));
+  } catch (const Error&) {
+  }
+  return 0;
+}
