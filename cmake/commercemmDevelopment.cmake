@@ -21,6 +21,19 @@ if(COMMERCEMM_WERROR)
 endif()
 option(COMMERCEMM_PCH "Share one precompiled header of LibTorch across our targets" ON)
 
+# -DCOMMERCEMM_SANITIZE=address,undefined builds our tests, examples and benchmarks with ASan
+# and UBSan (LibTorch itself is not instrumented). Any UBSan finding aborts the test; the run
+# settings live in scripts/test-sanitized.
+set(COMMERCEMM_SANITIZE "" CACHE STRING "Sanitizers for our own targets, e.g. address,undefined")
+set(COMMERCEMM_SANITIZE_FLAGS)
+if(COMMERCEMM_SANITIZE)
+  set(COMMERCEMM_SANITIZE_FLAGS -fsanitize=${COMMERCEMM_SANITIZE} -fno-omit-frame-pointer)
+  if(COMMERCEMM_SANITIZE MATCHES "undefined")
+    # vptr checks need RTTI of every class a pointer may hold, LibTorch's included: off.
+    list(APPEND COMMERCEMM_SANITIZE_FLAGS -fno-sanitize-recover=undefined -fno-sanitize=vptr)
+  endif()
+endif()
+
 # Where scripts/fetch-packages unpacks the npm packages that the data tests, benchmarks and
 # tools read. Defined identically for every target: g++ rejects a shared PCH when -D differs.
 set(COMMERCEMM_PACKAGES_DIR "${PROJECT_SOURCE_DIR}/.packages" CACHE PATH
@@ -39,6 +52,12 @@ function(commercemm_add_executable name)
   target_link_libraries(${name} PRIVATE commercemm::commercemm)
   target_compile_options(${name} PRIVATE ${COMMERCEMM_WARNINGS})
   target_compile_definitions(${name} PRIVATE ${COMMERCEMM_COMMON_DEFINITIONS})
+  if(COMMERCEMM_SANITIZE_FLAGS)
+    # ASan's instrumentation makes g++ 12 see "maybe uninitialized" values in LibTorch's
+    # c10::optional that are not (false positives, fatal under -Werror).
+    target_compile_options(${name} PRIVATE ${COMMERCEMM_SANITIZE_FLAGS} -Wno-maybe-uninitialized)
+    target_link_options(${name} PRIVATE ${COMMERCEMM_SANITIZE_FLAGS})
+  endif()
   # The first target that asks for the PCH owns it; the others reuse it (flags must match).
   if(arg_TORCH AND COMMERCEMM_PCH)
     get_property(owner GLOBAL PROPERTY COMMERCEMM_PCH_OWNER)
