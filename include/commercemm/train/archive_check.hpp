@@ -2,8 +2,8 @@
 // Checks a LibTorch archive (a zip file: checkpoints) before LibTorch reads it. LibTorch
 // does not verify the zip's CRC-32s, and its TorchScript parser crashes (SEGV) on some damaged
 // code records, so a checkpoint with a flipped bit or a torn copy would take the process down.
-// Every record's CRC-32 is checked here first (stored records, as LibTorch writes them), with
-// every offset bounds-checked, and any damage becomes an Error naming the file.
+// Every record's CRC-32 is checked here first (stored records, and the deflated code records),
+// with every offset and size bounds-checked, and any damage becomes an Error naming the file.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -43,17 +43,43 @@ class ZipReader {
     return out;
   }
 
-  /// CRC-32 of [offset, offset + bytes), read in chunks.
-  std::uint32_t crc(std::uint64_t offset, std::uint64_t bytes) {
+  /// CRC-32 of the record's data at [offset, offset + bytes): stored as is (method 0) or
+  /// deflated (method 8, LibTorch's code records), which must inflate to exactly `expanded` bytes.
+  std::uint32_t crc(std::uint64_t offset, std::uint64_t bytes, bool deflated, std::uint64_t expanded) {
     if (offset > size_ || bytes > size_ - offset) fail("a record points past the end of the file");
     in_.seekg(static_cast<std::streamoff>(offset));
     uLong value = crc32(0L, Z_NULL, 0);
-    std::vector<char> chunk(1 << 20);
+    std::vector<char> chunk(1 << 20), out(deflated ? 1 << 20 : 0);
+    z_stream z{};
+    if (deflated && inflateInit2(&z, -MAX_WBITS) != Z_OK) fail("zlib");
+    std::uint64_t produced = 0;
+    int status = Z_OK;
     while (bytes > 0) {
       const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(bytes, chunk.size()));
       if (!in_.read(chunk.data(), static_cast<std::streamsize>(n))) fail("read failed");
-      value = crc32(value, reinterpret_cast<const Bytef*>(chunk.data()), static_cast<uInt>(n));
       bytes -= n;
+      if (!deflated) {
+        value = crc32(value, reinterpret_cast<const Bytef*>(chunk.data()), static_cast<uInt>(n));
+        continue;
+      }
+      z.next_in = reinterpret_cast<Bytef*>(chunk.data());
+      z.avail_in = static_cast<uInt>(n);
+      while (z.avail_in > 0 && status != Z_STREAM_END) {
+        z.next_out = reinterpret_cast<Bytef*>(out.data());
+        z.avail_out = static_cast<uInt>(out.size());
+        status = inflate(&z, Z_NO_FLUSH);
+        const auto got = out.size() - z.avail_out;
+        produced += got;
+        if ((status != Z_OK && status != Z_STREAM_END) || produced > expanded) {
+          inflateEnd(&z);
+          fail("a compressed record does not inflate to its size");
+        }
+        value = crc32(value, reinterpret_cast<const Bytef*>(out.data()), static_cast<uInt>(got));
+      }
+    }
+    if (deflated) {
+      inflateEnd(&z);
+      if (status != Z_STREAM_END || produced != expanded) fail("a compressed record does not inflate to its size");
     }
     return static_cast<std::uint32_t>(value);
   }
@@ -124,11 +150,12 @@ inline void verify_archive(const std::filesystem::path& file) {
       }
       x += 4 + length;
     }
-    if (method != 0 || compressed != uncompressed) zip.fail("record '" + name + "' is compressed (LibTorch stores records)");
+    if ((method != 0 && method != 8) || (method == 0 && compressed != uncompressed))
+      zip.fail("record '" + name + "' has an unknown compression method");
     const auto header = zip.read(local, 30);
     if (little_endian(header, 0, 4) != 0x04034b50) zip.fail("record '" + name + "' has no local header");
     const auto data = local + 30 + little_endian(header, 26, 2) + little_endian(header, 28, 2);
-    if (zip.crc(data, compressed) != crc) zip.fail("record '" + name + "' fails its CRC-32 check");
+    if (zip.crc(data, compressed, method == 8, uncompressed) != crc) zip.fail("record '" + name + "' fails its CRC-32 check");
     at += 46 + name_length + extra_length + comment_length;
   }
 }
