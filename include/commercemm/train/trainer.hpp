@@ -12,9 +12,9 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <iostream>
 #include <cstdint>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
