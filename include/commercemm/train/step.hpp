@@ -153,7 +153,10 @@ class Step {
       result.image_text = accumulate(n, [&](std::int64_t m) { return image_text_pass(micro_batch(*image_text, m, n), ctx); });
       defer_center_updates(false);  // flushes what the micro-batches gathered
       masked_tokens_total_ = 0, text_loss_scale_ = 1.0;
-      if (RecipeT::UpdatePolicy::step_after_each_pass && result.image_text.ran) result.skipped |= !update(optimizer);
+      if (RecipeT::UpdatePolicy::step_after_each_pass && result.image_text.ran) {
+        result.skipped |= !update(optimizer);
+        save_buffers();  // pass B's own update window: its skip must not undo pass A's update
+      }
     }
     if (source && target)
       result.cross_pair = accumulate(n, [&](std::int64_t m) {
@@ -499,17 +502,29 @@ class Step {
     return sums.empty() || torch::stack(sums).sum().isfinite().template item<bool>();
   }
 
-  // Buffers a forward may move (MIM-kl's centre): kept at the start of a step, put back when
-  // its update is skipped.
+  // Buffers a forward may move (MIM-kl's centre), kept at the start of each update's window
+  // and put back when that update is skipped. A buffer is copied again only when it changed
+  // since its last copy (its version counter or its storage moved), so fixed ones are copied once.
   void save_buffers() {
-    saved_buffers_.clear();
-    for (const auto& b : heads_->buffers()) saved_buffers_.push_back(b.clone());
+    const auto buffers = heads_->buffers();
+    saved_buffers_.resize(buffers.size());
+    for (std::size_t i = 0; i < buffers.size(); ++i) {
+      auto& saved = saved_buffers_[i];
+      if (saved.copy.defined() && saved.unchanged(buffers[i])) continue;
+      saved.copy = buffers[i].clone();
+      saved.mark(buffers[i]);
+    }
     poisoned_ = false;
   }
   void restore_buffers() {
     torch::NoGradGuard no_grad;
     const auto buffers = heads_->buffers();
-    for (std::size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved_buffers_[i]);
+    for (std::size_t i = 0; i < buffers.size(); ++i) {
+      auto& saved = saved_buffers_[i];
+      if (saved.unchanged(buffers[i])) continue;
+      buffers[i].copy_(saved.copy);
+      saved.mark(buffers[i]);
+    }
   }
 
   // The optimizer step, or, after a non-finite loss or gradient, nothing at all: returns
@@ -527,7 +542,6 @@ class Step {
     optimizer.zero_grad();
     ++counters_.optimizer_steps;
     teacher_.after_step(*model_);
-    save_buffers();  // under update::PerPass, pass B's skip must not undo pass A's update
     return true;
   }
 
@@ -543,7 +557,14 @@ class Step {
   double masked_tokens_total_ = 0;                   // the whole batch's, while accumulating
   double text_loss_scale_ = 1.0;                     // this micro-batch's masked-token weight
   bool poisoned_ = false;                            // a non-finite loss or gradient since the last update
-  std::vector<torch::Tensor> saved_buffers_;         // the heads' buffers at the last good update
+  struct SavedBuffer {
+    torch::Tensor copy;
+    std::int64_t version = -1;    // the buffer's version counter when copied (or restored)
+    const void* data = nullptr;   // and its storage: loading a checkpoint may swap it
+    bool unchanged(const torch::Tensor& b) const { return version == b._version() && data == b.data_ptr(); }
+    void mark(const torch::Tensor& b) { version = b._version(), data = b.data_ptr(); }
+  };
+  std::vector<SavedBuffer> saved_buffers_;           // the heads' buffers at the window's start
   std::array<std::string, task_count> names_;
   std::array<double, task_count> weights_{};
   StepCounters counters_;
