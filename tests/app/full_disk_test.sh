@@ -5,10 +5,9 @@
 set -euo pipefail
 app=$1
 run=$2
-rm -rf "$run"
-mkdir -p "$run"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-tiny=(--config examples/configs/tiny.toml --set train.batch_size=16 --set train.log_every=1 --set train.checkpoint_every=2)
+source tests/app/script_support.sh
+fresh_dir "$run"
+tiny+=(--set train.log_every=1 --set train.checkpoint_every=2)
 
 echo "== four steps, checkpoints at 2 and 4"
 "$app" pretrain "${tiny[@]}" --set train.steps=4 --out "$run/out" > "$run/first.log"

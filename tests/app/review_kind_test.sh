@@ -8,12 +8,10 @@ set -euo pipefail
 app=$1
 reviews_app=$2
 run=$3
-rm -rf "$run"
-mkdir -p "$run"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source tests/app/script_support.sh
+fresh_dir "$run"
 python3 tests/app/make_review_dataset.py data/emoji-commerce "$run/data"
-tiny=(--config examples/configs/tiny.toml --data "$run/data" --set train.batch_size=16 --set train.steps=6
-      --set train.log_every=2)
+tiny+=(--data "$run/data" --set train.steps=6 --set train.log_every=2)
 
 echo "== the copy links the images directory of the original: outside the dataset, refused unless allowed"
 set +e

@@ -33,30 +33,40 @@ cmm::Config config() {
   return c;
 }
 
-// Poisons the first parameter's gradient in the steps `bad(step)` selects.
-template <class Bad> void poison(cmm::train::Trainer<Recipe>& trainer, Bad bad) {
-  auto p = trainer.model()->parameters().front();
-  p.register_hook([&trainer, bad](torch::Tensor g) {
-    return bad(trainer.steps_done()) ? g * std::numeric_limits<float>::quiet_NaN() : g;
-  });
-}
-
 fs::path fresh_dir(const std::string& name) {
   const auto dir = fs::temp_directory_path() / ("commercemm-" + name + "-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   return dir;
 }
+
+// A tiny run on the embedded train split, into a fresh directory, whose first parameter's
+// gradient is NaN in the steps `bad(steps done)` selects.
+struct PoisonedRun {
+  template <class Bad>
+  PoisonedRun(const std::string& name, Bad bad)
+      : split(cmm::data::read_split(config().data.dir, "train")),
+        out(fresh_dir(name)),
+        trainer(config(), cmm::train::learn_tokenizer(split, config().model.text.vocab_size), split, out) {
+    auto p = trainer.model()->parameters().front();
+    p.register_hook([this, bad](torch::Tensor g) {
+      return bad(trainer.steps_done()) ? g * std::numeric_limits<float>::quiet_NaN() : g;
+    });
+  }
+  PoisonedRun(const PoisonedRun&) = delete;
+  PoisonedRun& operator=(const PoisonedRun&) = delete;
+
+  cmm::data::DatasetSplit split;
+  fs::path out;
+  cmm::train::Trainer<Recipe> trainer;
+};
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(nonfinite_run)
 
 BOOST_AUTO_TEST_CASE(a_lone_bad_step_is_skipped_logged_and_the_run_goes_on) {
-  const auto c = config();
-  const auto split = cmm::data::read_split(c.data.dir, "train");
-  const auto tokenizer = cmm::train::learn_tokenizer(split, c.model.text.vocab_size);
-  const auto out = fresh_dir("nonfinite-lone");
-  cmm::train::Trainer<Recipe> trainer(c, tokenizer, split, out);
-  poison(trainer, [](std::int64_t step) { return step == 4; });  // the fifth step
+  PoisonedRun run("nonfinite-lone", [](std::int64_t step) { return step == 4; });  // the fifth step
+  auto& trainer = run.trainer;
+  const auto& out = run.out;
   const auto results = trainer.run();
   BOOST_REQUIRE_EQUAL(results.size(), 10u);
   for (std::size_t i = 0; i < results.size(); ++i) BOOST_TEST(results[i].skipped == (i == 4), "step " << i);
@@ -79,12 +89,9 @@ BOOST_AUTO_TEST_CASE(a_lone_bad_step_is_skipped_logged_and_the_run_goes_on) {
 }
 
 BOOST_AUTO_TEST_CASE(max_nonfinite_in_a_row_stop_the_run_with_the_last_good_checkpoint_intact) {
-  const auto c = config();
-  const auto split = cmm::data::read_split(c.data.dir, "train");
-  const auto tokenizer = cmm::train::learn_tokenizer(split, c.model.text.vocab_size);
-  const auto out = fresh_dir("nonfinite-stop");
-  cmm::train::Trainer<Recipe> trainer(c, tokenizer, split, out);
-  poison(trainer, [](std::int64_t step) { return step >= 3; });  // every step from the fourth on
+  PoisonedRun run("nonfinite-stop", [](std::int64_t step) { return step >= 3; });  // every step from the fourth on
+  auto& trainer = run.trainer;
+  const auto& out = run.out;
   std::string message;
   try {
     trainer.run();

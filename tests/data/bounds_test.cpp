@@ -6,7 +6,6 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
-#include <random>
 #include <string>
 
 #include <commercemm/core/config_io.hpp>
@@ -16,43 +15,18 @@
 #include <commercemm/data/tokenizers/bpe.hpp>
 #include <commercemm/data/tokenizers/wordpiece.hpp>
 
+#include "support.hpp"
+
 namespace fs = std::filesystem;
 namespace data = commercemm::data;
 using commercemm::Error;
+using data_test::expect_error;
+using data_test::TempDir;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device device;
-    path = fs::temp_directory_path() / ("commercemm-bounds-test-" + std::to_string(device()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path write(const std::string& name, const std::string& text) const {
-    fs::create_directories((path / name).parent_path());
-    std::ofstream(path / name, std::ios::binary) << text;
-    return path / name;
-  }
-};
-
 const fs::path emoji_png = fs::path(COMMERCEMM_SOURCE_DIR) / "data/emoji-commerce/images/google/1f600.png";
 
-template <class F>
-Error expect_error(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    BOOST_TEST_MESSAGE(e.what());
-    return e;
-  }
-  BOOST_FAIL("expected commercemm::Error");
-  throw;  // unreachable
-}
 bool has(const Error& e, const std::string& text) { return std::string(e.what()).find(text) != std::string::npos; }
 
 // A PNG signature and an IHDR chunk declaring width x height, and nothing else: the header is all

@@ -3,7 +3,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -14,23 +13,14 @@
 #include <emoji_benchmark/emoji_benchmark.hpp>
 #include <commercemm/data/manifest.hpp>
 
+#include "support.hpp"
+
 namespace fs = std::filesystem;
 namespace data = commercemm::data;
 using commercemm::Error;
+using data_test::TempDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device device;
-    path = fs::temp_directory_path() / ("commercemm-emoji-test-" + std::to_string(device()));
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 const fs::path packages = COMMERCEMM_PACKAGES_DIR;
 

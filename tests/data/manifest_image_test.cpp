@@ -4,50 +4,23 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 
 #include <commercemm/data/fashion_mnist.hpp>
 #include <commercemm/data/image.hpp>
 #include <commercemm/data/manifest.hpp>
 
+#include "support.hpp"
+
 namespace fs = std::filesystem;
 namespace data = commercemm::data;
 using commercemm::Error;
+using data_test::expect_error;
+using data_test::TempDir;
 
 namespace {
 
-/// A fresh directory removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device device;
-    path = fs::temp_directory_path() / ("commercemm-data-test-" + std::to_string(device()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name, std::ios::binary) << text;
-    return path / name;
-  }
-};
-
 const fs::path emoji_png = fs::path(COMMERCEMM_PACKAGES_DIR) / "emoji-datasource-google/img/google/64/1f600.png";
-
-/// Runs `f`, which must throw commercemm::Error, and returns it.
-template <class F>
-Error expect_error(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  BOOST_FAIL("expected commercemm::Error");
-  throw;  // unreachable
-}
 
 }  // namespace
 

@@ -8,13 +8,12 @@ set -euo pipefail
 app=$(realpath "$1")
 run=$2
 here=$(dirname "$0")
-rm -rf "$run"
-mkdir -p "$run"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source tests/app/script_support.sh
+fresh_dir "$run"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 torchrun=$(command -v torchrun || true)
 [ -n "$torchrun" ] || fail "torchrun not found: scripts/install-deps installs python3-torch"
-tiny=(--config examples/configs/tiny.toml --set train.batch_size=16 --set train.steps=10 --set train.log_every=1
+tiny+=(--set train.steps=10 --set train.log_every=1
       --set train.checkpoint_every=5 --set train.keep_checkpoints=5)
 # torch 1.13's torchrun: underscore flags; --redirects/--tee work around its Python 3.11 bug.
 launch2() { "$torchrun" --no_python --nproc_per_node 2 --redirects 1 --tee 1 --master_port "$(free_port)" "$app" "$@"; }

@@ -92,6 +92,21 @@ inline std::vector<std::int64_t> ids_from_bytes(std::string_view bytes, std::int
   return ids;
 }
 
+/// What both encode targets check: encode(text)'s ids lie in [0, id_limit), and decode() of
+/// arbitrary ids (read from the input's bytes) may only throw commercemm::Error.
+/// Returns the ids for the tokenizer's own checks.
+template <class Tokenizer>
+std::vector<std::int64_t> encode_checked(const Tokenizer& tok, std::string_view text, std::int64_t id_limit) {
+  auto ids = tok.encode(text);
+  for (auto id : ids)
+    if (id < 0 || id >= id_limit) std::abort();
+  try {
+    (void)tok.decode(ids_from_bytes(text, 16));
+  } catch (const Error&) {
+  }
+  return ids;
+}
+
 /// Texts run through a fuzzed vocabulary once it loads.
 inline const std::vector<std::string>& probe_texts() {
   static const std::vector<std::string> texts{

@@ -14,35 +14,20 @@
 
 #include <commercemm/components.hpp>
 
+#include "support.hpp"
+
 namespace cmm = commercemm;
 namespace tk = commercemm::tasks;
+using tasks_test::kSpecial;
+using tasks_test::random_batch;
+using tasks_test::tiny_config;
 
 namespace {
 using Model = cmm::DefaultModel;
 // An EMA teacher and MIM-kl's centre (both moved outside the optimizer), both passes.
 using Tasks = cmm::TaskList<tk::MLM, tk::MIM<cmm::losses::KL, cmm::teachers::Ema<996>>, tk::ITC<>,
                             tk::ITM<cmm::negatives::Hard>, tk::OmniRetrieval<tk::omni::All>>;
-const cmm::data::SpecialTokens kSpecial{0, 1, 2};
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-cmm::Config tiny_config() {
-  cmm::Config c;
-  c.model = cmm::presets::model("tiny");
-  c.model.text.vocab_size = 200;
-  c.train.steps = 10;
-  return c;
-}
-
-cmm::Batch batch_of(std::int64_t b, std::uint64_t seed) {
-  torch::manual_seed(seed);
-  cmm::Batch batch;
-  batch.images = torch::randn({b, 3, 32, 32});
-  batch.text_ids = torch::randint(3, 200, {b, 8}, torch::kLong);
-  batch.text_mask = torch::ones({b, 8}, torch::kLong);
-  batch.product_ids = torch::arange(b, torch::kLong);
-  for (std::int64_t i = 0; i < b; ++i) batch.item_ids.push_back("item" + std::to_string(i));
-  return batch;
-}
 
 template <class Update = cmm::update::OneStep>
 struct Fixture {
@@ -50,7 +35,7 @@ struct Fixture {
   Fixture()
       : step(Model(tiny_config().model), tiny_config(), kSpecial),
         optimizer(step.parameters(), torch::optim::AdamWOptions(1e-3)),
-        a(batch_of(6, 1)), source(batch_of(6, 2)), target(batch_of(6, 3)) {}
+        a(random_batch(6, 1)), source(random_batch(6, 2)), target(random_batch(6, 3)) {}
 
   cmm::train::StepResult run(std::int64_t k) { return step.run(&a, &source, &target, optimizer, k); }
 
@@ -114,7 +99,7 @@ BOOST_AUTO_TEST_CASE(a_nan_loss_in_pass_a_skips_the_update_and_leaves_every_stat
   for (const auto& p : f.step.parameters())
     if (p.grad().defined()) BOOST_TEST(p.grad().abs().sum().item<double>() == 0.0);
 
-  f.a = batch_of(6, 1);  // a good batch again: the run goes on and learns
+  f.a = random_batch(6, 1);  // a good batch again: the run goes on and learns
   const auto good = f.run(2);
   BOOST_TEST(!good.skipped);
   BOOST_TEST(f.state() != before);

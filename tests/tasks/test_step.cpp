@@ -9,8 +9,12 @@
 
 #include <commercemm/components.hpp>
 
+#include "support.hpp"
+
 namespace cmm = commercemm;
 namespace tk = commercemm::tasks;
+using tasks_test::kSpecial;
+using tasks_test::tiny_config;
 
 namespace {
 using Model = cmm::DefaultModel;
@@ -21,23 +25,10 @@ using PassA = std::tuple<tk::MLM, tk::MIM<cmm::losses::KL>, tk::MIM<cmm::losses:
 using AllTasks = cmm::TaskList<tk::MLM, tk::MIM<cmm::losses::KL>, tk::MIM<cmm::losses::FeatureRegression>,
                                tk::ITC<>, tk::ITM<cmm::negatives::Hard>, tk::OmniRetrieval<tk::omni::All>>;
 
-cmm::Config tiny_config() {
-  cmm::Config c;
-  c.model = cmm::presets::model("tiny");
-  c.model.text.vocab_size = 200;
-  c.train.steps = 10;
-  return c;
-}
-const cmm::data::SpecialTokens kSpecial{0, 1, 2};
-
+// Random items, the first with two padding tokens.
 cmm::Batch image_text_batch(std::int64_t b, std::uint64_t seed) {
-  torch::manual_seed(seed);
-  cmm::Batch batch;
-  batch.images = torch::randn({b, 3, 32, 32});
-  batch.text_ids = torch::randint(3, 200, {b, 8}, torch::kLong);
-  batch.text_mask = torch::ones({b, 8}, torch::kLong);
+  auto batch = tasks_test::random_batch(b, seed);
   batch.text_mask.narrow(1, 6, 2).select(0, 0).fill_(0);
-  batch.product_ids = torch::arange(b, torch::kLong);
   return batch;
 }
 
