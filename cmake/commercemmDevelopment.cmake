@@ -44,10 +44,32 @@ set(COMMERCEMM_COMMON_DEFINITIONS
     COMMERCEMM_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     COMMERCEMM_PACKAGES_DIR="${COMMERCEMM_PACKAGES_DIR}")
 
-# commercemm_add_executable(NAME SOURCES... [TORCH])
+# Optimized builds compile the tests at -O1: a third less time than -O3 for each TU (most of
+# CI's build), while the tests' running time is LibTorch's kernels, which -O1 does not touch.
+# The binaries the command-line tests run (examples/) keep the build type's flags.
+set(COMMERCEMM_TEST_OPTIMIZATION $<$<CONFIG:Release,RelWithDebInfo,MinSizeRel>:-O1>)
+
+# Shares the precompiled header of `flavor` with target `name`: the first target of a flavor
+# builds it, the others reuse it. Targets compiled at another -O need a PCH of their own (g++
+# crashes on a PCH built at -O1 used at -O3), hence a PCH per flavor: "test" and "default".
+function(commercemm_share_pch name flavor)
+  if(NOT COMMERCEMM_PCH)
+    return()
+  endif()
+  get_property(owner GLOBAL PROPERTY COMMERCEMM_PCH_OWNER_${flavor})
+  if(owner)
+    target_precompile_headers(${name} REUSE_FROM ${owner})
+  else()
+    target_precompile_headers(${name} PRIVATE "${PROJECT_SOURCE_DIR}/cmake/commercemm_pch.hpp")
+    set_property(GLOBAL PROPERTY COMMERCEMM_PCH_OWNER_${flavor} ${name})
+  endif()
+endfunction()
+
+# commercemm_add_executable(NAME SOURCES... [TORCH] [TEST])
 # TORCH marks a target whose TUs include LibTorch, so it shares the precompiled header.
+# TEST marks a test binary: -O1 in optimized builds (COMMERCEMM_TEST_OPTIMIZATION).
 function(commercemm_add_executable name)
-  cmake_parse_arguments(arg "TORCH" "" "" ${ARGN})
+  cmake_parse_arguments(arg "TORCH;TEST" "" "" ${ARGN})
   add_executable(${name} ${arg_UNPARSED_ARGUMENTS})
   target_link_libraries(${name} PRIVATE commercemm::commercemm)
   target_compile_options(${name} PRIVATE ${COMMERCEMM_WARNINGS})
@@ -58,14 +80,31 @@ function(commercemm_add_executable name)
     target_compile_options(${name} PRIVATE ${COMMERCEMM_SANITIZE_FLAGS} -Wno-maybe-uninitialized)
     target_link_options(${name} PRIVATE ${COMMERCEMM_SANITIZE_FLAGS})
   endif()
-  # The first target that asks for the PCH owns it; the others reuse it (flags must match).
-  if(arg_TORCH AND COMMERCEMM_PCH)
-    get_property(owner GLOBAL PROPERTY COMMERCEMM_PCH_OWNER)
-    if(owner)
-      target_precompile_headers(${name} REUSE_FROM ${owner})
-    else()
-      target_precompile_headers(${name} PRIVATE "${PROJECT_SOURCE_DIR}/cmake/commercemm_pch.hpp")
-      set_property(GLOBAL PROPERTY COMMERCEMM_PCH_OWNER ${name})
+  set(flavor default)
+  if(arg_TEST)
+    target_compile_options(${name} PRIVATE ${COMMERCEMM_TEST_OPTIMIZATION})
+    set(flavor test)
+  endif()
+  if(arg_TORCH)
+    commercemm_share_pch(${name} ${flavor})
+  endif()
+endfunction()
+
+# commercemm_add_compile_check(NAME SOURCES...)
+# Sources that must compile, checked without generating code (g++ -fsyntax-only instantiates
+# every template all the same, in a quarter of a -O3 build's time): an object library outside
+# the default build, with the tests' PCH (which a test target must have built already).
+# Its "build" is the check; nothing is written, so it reruns whenever asked (CTest asks once a run).
+function(commercemm_add_compile_check name)
+  add_library(${name} OBJECT EXCLUDE_FROM_ALL ${ARGN})
+  target_link_libraries(${name} PRIVATE commercemm::commercemm)
+  target_compile_options(${name} PRIVATE ${COMMERCEMM_WARNINGS} ${COMMERCEMM_TEST_OPTIMIZATION} -fsyntax-only)
+  target_compile_definitions(${name} PRIVATE ${COMMERCEMM_COMMON_DEFINITIONS})
+  if(COMMERCEMM_PCH)
+    get_property(owner GLOBAL PROPERTY COMMERCEMM_PCH_OWNER_test)
+    if(NOT owner)
+      message(FATAL_ERROR "commercemm_add_compile_check(${name}): no test target has built the PCH yet")
     endif()
+    target_precompile_headers(${name} REUSE_FROM ${owner})
   endif()
 endfunction()

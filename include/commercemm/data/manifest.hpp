@@ -292,18 +292,23 @@ inline std::vector<Pair> read_pairs(const std::filesystem::path& file, const Ite
     if (!catalog.has_product(pair.target))
       throw Error({where.file, where.line, "target"}, "no product '" + pair.target + "' in the catalog");
     auto holds = [](bool text, bool image) { return text ? (image ? "text and an image" : "only text") : "only an image"; };
-    const auto built_in = kind_name == pair_kinds::query ? std::optional<std::pair<bool, bool>>({true, false})
-                          : kind_name == pair_kinds::image ? std::optional<std::pair<bool, bool>>({false, true})
-                          : kind_name == pair_kinds::post  ? std::optional<std::pair<bool, bool>>({true, true})
-                                                           : std::nullopt;
+    // What a built-in kind's source must hold (a plain struct: std::optional<pair> here trips
+    // g++ 12's maybe-uninitialized warning at -O1).
+    struct Needs {
+      bool built_in = false, text = false, image = false;
+    };
+    const Needs needs = kind_name == pair_kinds::query ? Needs{true, true, false}
+                        : kind_name == pair_kinds::image ? Needs{true, false, true}
+                        : kind_name == pair_kinds::post  ? Needs{true, true, true}
+                                                         : Needs{};
     const std::pair<bool, bool> has{source->has_text(), source->has_image()};
-    if (built_in && ((built_in->first && !has.first) || (built_in->second && !has.second)))
+    if (needs.built_in && ((needs.text && !has.first) || (needs.image && !has.second)))
       throw Error({where.file, where.line, "kind"},
                   "a '" + kind_name + "' pair needs a source with " +
-                      (built_in->first && built_in->second ? "text and an image" : built_in->first ? "text" : "an image") +
+                      (needs.text && needs.image ? "text and an image" : needs.text ? "text" : "an image") +
                       ", but item '" + pair.source + "' (" + source->where.file + ":" +
                       std::to_string(source->where.line) + ") has " + holds(has.first, has.second));
-    if (!built_in) {
+    if (!needs.built_in) {
       const auto [first, inserted] = first_of_kind.try_emplace(kind_name, has, where.line);
       if (!inserted && first->second.first != has)
         throw Error({where.file, where.line, "kind"},
