@@ -1,0 +1,28 @@
+# cmake -P script behind CTest `compile_fail`: builds TARGET in BUILD_DIR, going on past errors,
+# and requires the build to fail with every "file=message" of CASES: each file named, each
+# message printed.
+set(keep_going -k)
+if(GENERATOR MATCHES "Ninja")
+  set(keep_going -k 0)
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build "${BUILD_DIR}" --target "${TARGET}" -j2 -- ${keep_going}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+set(out "${out}${err}")
+if(rc EQUAL 0)
+  message(FATAL_ERROR "${TARGET} compiled, but every source should fail:\n${out}")
+endif()
+set(missing)
+foreach(case IN LISTS CASES)
+  string(REGEX REPLACE "=.*" "" file "${case}")
+  string(REGEX REPLACE "^[^=]*=" "" expected "${case}")
+  string(FIND "${out}" "${file}" at_file)
+  string(FIND "${out}" "${expected}" at_message)
+  if(at_file EQUAL -1 OR at_message EQUAL -1)
+    list(APPEND missing "${file}: '${expected}'")
+  endif()
+endforeach()
+if(missing)
+  list(JOIN missing "\n  " missing)
+  message(FATAL_ERROR "compile-fail messages not found:\n  ${missing}\nbuild output:\n${out}")
+endif()
+message(STATUS "every compile-fail source failed with its message")
