@@ -1,9 +1,9 @@
 // Every input fuzzing found (tests/fuzz/regressions/<target>/) replayed through its libFuzzer
 // harness, compiled here with g++ under a name of its own: a harness aborts when an invariant
-// breaks and lets only commercemm::Error out. This area has no LibTorch, so CI also runs it
-// under ASan and UBSan (CTest `sanitized`), as the fuzzers do. The image target's regressions
-// are replayed by CTest `fuzz` (its harness is built on a stand-in for LibTorch), the
-// checkpoint target's by the app tests (test_checkpoint.cpp).
+// breaks and lets only commercemm::Error out. scripts/test-sanitized replays them under ASan and
+// UBSan, as the fuzzers run; in CI, CTest `fuzz` does so for the manifest-items and TOML
+// targets. The image target's regressions are replayed by CTest `fuzz` (its harness is built
+// on a stand-in for LibTorch), the checkpoint target's by the app tests (test_checkpoint.cpp).
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
