@@ -67,6 +67,24 @@ BOOST_AUTO_TEST_CASE(an_image_larger_than_max_image_pixels_is_refused_from_its_h
 
 // As a new user's broken images meet the loader: each reported with its path and its record
 // dropped from the batch, the good ones kept.
+BOOST_AUTO_TEST_CASE(a_jpeg_huffman_table_of_more_than_256_codes_is_refused_before_stb_reads_it) {
+  // SOI, a DHT segment whose one table declares 255 + 2 codes, EOI: stb_image would write the
+  // 257th code length past its table (found by fuzzing; tests/fuzz/regressions/image/).
+  std::string jpeg = "\xFF\xD8\xFF\xC4";
+  jpeg += std::string("\x00\x13\x00", 3);  // length 19 (2 + 17), table class 0 id 0
+  jpeg += std::string("\xFF\x02", 2) + std::string(14, '\0') + "\xFF\xD9";
+  const auto* bytes = reinterpret_cast<const unsigned char*>(jpeg.data());
+  BOOST_TEST(!data::detail::jpeg_huffman_tables_fit({bytes, jpeg.size()}));
+  const auto e = expect_error([&] { data::decode_image({bytes, jpeg.size()}, "crafted.jpg"); });
+  BOOST_TEST(has(e, "crafted.jpg"));
+  BOOST_TEST(has(e, "more than 256 codes"));
+  // 256 codes fit; a file that is not a JPEG is not the check's business.
+  jpeg[7] = '\xFE';
+  BOOST_TEST(data::detail::jpeg_huffman_tables_fit({bytes, jpeg.size()}));
+  const std::string png = "\x89PNG\r\n\x1a\n";
+  BOOST_TEST(data::detail::jpeg_huffman_tables_fit({reinterpret_cast<const unsigned char*>(png.data()), png.size()}));
+}
+
 BOOST_AUTO_TEST_CASE(the_loader_reports_and_skips_empty_truncated_and_oversized_images) {
   TempDir dir;
   std::ifstream in(emoji_png, std::ios::binary);

@@ -185,6 +185,42 @@ inline std::uint64_t max_image_file_bytes(std::int64_t max_pixels) {
   return std::max<std::uint64_t>(std::uint64_t{1} << 20, static_cast<std::uint64_t>(max_pixels) * 64);
 }
 
+namespace detail {
+/// Whether every Huffman table of a JPEG's DHT segments declares at most 256 codes (true for
+/// anything that is not a JPEG). Debian 12's stb_image writes past a table's 257-entry size
+/// list when one declares more (found by fuzzing: a crafted file corrupts memory), so such
+/// files are refused before stb reads them. Walks the markers as stb does: segments by their
+/// length, entropy-coded data byte by byte (0xFF there is stuffed or a restart marker); a
+/// table that runs past its segment is summed over the bytes stb would read next.
+inline bool jpeg_huffman_tables_fit(std::span<const unsigned char> b) {
+  if (b.size() < 2 || b[0] != 0xFF || b[1] != 0xD8) return true;
+  auto at = [&](std::size_t i) -> std::size_t { return i < b.size() ? b[i] : 0; };  // stb reads 0 past the end
+  std::size_t i = 2;
+  while (i + 1 < b.size()) {
+    const std::size_t marker = b[i + 1];
+    if (b[i] != 0xFF || marker == 0xFF) {  // scan data, or a fill byte before a marker
+      ++i;
+      continue;
+    }
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {  // stuffed, TEM, RSTn, SOI
+      i += 2;
+      continue;
+    }
+    if (marker == 0xD9) return true;  // EOI
+    const std::size_t length = (at(i + 2) << 8) | at(i + 3);
+    if (marker == 0xC4)
+      for (std::size_t p = i + 4; p < i + 2 + length;) {  // tables: class/id, 16 counts, the values
+        std::size_t codes = 0;
+        for (std::size_t k = 1; k <= 16; ++k) codes += at(p + k);
+        if (codes > 256) return false;
+        p += 17 + codes;
+      }
+    i += 2 + std::max<std::size_t>(length, 2);
+  }
+  return true;
+}
+}  // namespace detail
+
 /// Decodes PNG or JPEG bytes; `name` (a path, usually) is what errors report. An image of more
 /// than `max_pixels` pixels is refused from its header, before anything is allocated for it.
 inline RgbImage decode_image(std::span<const unsigned char> bytes, const std::string& name,
@@ -192,6 +228,8 @@ inline RgbImage decode_image(std::span<const unsigned char> bytes, const std::st
   if (bytes.empty()) throw Error({name, 0, ""}, "cannot decode image: the file is empty");
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     throw Error({name, 0, ""}, "cannot decode image: file too large");
+  if (!detail::jpeg_huffman_tables_fit(bytes))
+    throw Error({name, 0, ""}, "cannot decode image: corrupt JPEG (a Huffman table declares more than 256 codes)");
   int width = 0, height = 0, channels = 0;
   if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels) &&
       static_cast<std::int64_t>(width) * height > max_pixels)
