@@ -82,6 +82,29 @@ for f in image text multimodal; do
 done
 [ "$(wc -l < "$run/emb/ids.txt")" -eq "$(wc -l < data/emoji-commerce/sources-test.jsonl)" ] || fail "ids.txt has a line per item"
 
+echo "== export a checkpoint's model; a new run starts its encoders from it"
+"$app" export --checkpoint "$checkpoint" --out "$run/model.safetensors"
+grep -qa '"image_encoder.patch_embed.weight"' "$run/model.safetensors" || fail "export lacks the ViT's names"
+"$app" pretrain "${tiny[@]}" --set train.steps=2 --set model.image.init="$run/model.safetensors" \
+  --set model.text.init="$run/model.safetensors" --out "$run/from-export" 2> "$run/from-export.err" ||
+  { cat "$run/from-export.err"; fail "pretrain from an exported model"; }
+
+echo "== import Hugging Face ViT and BERT files (the tiny preset's sizes) and train from them"
+/usr/bin/python3 tests/model/pretrained_reference.py "$run" 40
+{ printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n'; for w in a b c d e f g h i j k l m n o p q r s t u v w x y z; do echo $w; done
+  for w in an the on to ##s ##ed ##ing ##e sm; do echo $w; done; } > "$run/vocab.txt"
+bert=(--set model.text.norm=post --set data.tokenizer=wordpiece --set data.vocab="$run/vocab.txt" --set model.text.max_length=15)
+"$app" import "${tiny[@]}" "${bert[@]}" --image "$run/vit.safetensors" --text "$run/bert.safetensors" \
+  --out "$run/imported.safetensors" 2> "$run/import.err" || { cat "$run/import.err"; fail "import"; }
+grep -q "left out" "$run/import.err" || fail "import did not list the classifier and MLM head it left out"
+"$app" pretrain "${tiny[@]}" "${bert[@]}" --set train.steps=2 --set model.image.init="$run/imported.safetensors" \
+  --set model.text.init="$run/bert.safetensors" --out "$run/from-hf" > /dev/null
+set +e
+"$app" import "${tiny[@]}" --text "$run/bert.safetensors" --set data.tokenizer=wordpiece \
+  --set data.vocab="$run/vocab.txt" --out "$run/x.safetensors" 2> "$run/pre-ln.err"; status=$?
+set -e
+[ "$status" -eq 2 ] && grep -q "model.text.norm" "$run/pre-ln.err" || fail "BERT into a pre-LN encoder is not a clear error"
+
 echo "== plot"
 "$app" plot --run "$run/pre"
 for f in losses learning_rate fusion_split; do

@@ -54,6 +54,15 @@ BOOST_AUTO_TEST_CASE(wrong_types_and_ranges_name_the_key) {
   BOOST_CHECK_THROW(cmm::apply_override(c, "finetune.batch_size=1"), cmm::Error);
   BOOST_CHECK_NO_THROW(cmm::apply_override(c, "eval.search=hnsw"));
   BOOST_CHECK_EQUAL(c.eval.search, "hnsw");
+  // Paths need no quotes either; the new model keys are checked like the others.
+  cmm::apply_override(c, "model.image.init=/data/vit.safetensors");
+  cmm::apply_override(c, "model.text.init=./bert.safetensors");
+  cmm::apply_override(c, "model.text.norm=post");
+  BOOST_CHECK_EQUAL(c.model.image.init, "/data/vit.safetensors");
+  BOOST_CHECK_EQUAL(c.model.text.init, "./bert.safetensors");
+  BOOST_CHECK_EQUAL(c.model.text.norm, "post");
+  const auto norm = error_of("[model.text]\nnorm = \"middle\"\n");
+  BOOST_CHECK_MESSAGE(contains(norm, "model.text.norm") && contains(norm, "middle"), norm);
 }
 
 BOOST_AUTO_TEST_CASE(the_json_copy_in_a_checkpoint_reads_back_to_the_same_config) {

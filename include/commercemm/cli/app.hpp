@@ -1,6 +1,6 @@
 #pragma once
 // cmm::cli::main<Recipe>(argc, argv): a training binary for a recipe, with the subcommands
-//   pretrain  finetune  evaluate  embed  plot  compare  describe
+//   pretrain  finetune  evaluate  embed  plot  compare  describe  import  export
 // and any a TU of the binary registers (cli/extra_commands.hpp; the generic binary: data)
 // (each with --help). Errors in configs and data are reported as "error: FILE:LINE: key: ..."
 // with exit status 2; an interrupted pre-training run checkpoints and exits with 130.
@@ -13,6 +13,7 @@
 #include <commercemm/cli/describe.hpp>
 #include <commercemm/cli/eval_commands.hpp>
 #include <commercemm/cli/train_commands.hpp>
+#include <commercemm/cli/weights_commands.hpp>
 #include <commercemm/core/version.hpp>
 #include <commercemm/dist/environment.hpp>
 
@@ -29,6 +30,8 @@ template <class Recipe> int main(int argc, char** argv) {
   add_plot_command(app);
   add_compare_command(app);
   add_describe_command<Recipe>(app);
+  add_import_command<Recipe>(app);
+  add_export_command<Recipe>(app);
   for (auto add : extra_commands()) add(app);  // e.g. `data emoji` in the generic binary
   try {
     app.parse(argc, argv);

@@ -47,7 +47,7 @@ template <class Recipe> void add_pretrain_command(CLI::App& app) {
     const auto world = dist::World::join(config.dist, train::resolve_device(config.train.device));
     const auto split = data::read_split(config.data.dir, "train", true, config.data.allow_outside_paths);
     auto tokenizer = checkpoint ? checkpoint->tokenizer() : train::make_tokenizer(config, split);
-    train::Trainer<Recipe> trainer(config, tokenizer, split, out);
+    train::Trainer<Recipe> trainer(config, tokenizer, split, out, /*pretrained=*/!checkpoint);
     const bool lead = trainer.writes();
     if (checkpoint) {
       trainer.resume(*checkpoint);

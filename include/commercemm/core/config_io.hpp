@@ -284,8 +284,11 @@ inline void apply_override(Config& config, const std::string& assignment, bool c
     throw Error(Location{"--set", 0, assignment}, "expected key=value, e.g. train.steps=100");
   const std::string key = assignment.substr(0, eq);
   const std::string value = assignment.substr(eq + 1);
-  // Bare words are taken as strings so that --set train.precision=bf16 works unquoted.
-  const bool bare_word = !value.empty() && std::isalpha(static_cast<unsigned char>(value[0])) &&
+  // Bare words and paths are taken as strings so that --set train.precision=bf16 and
+  // --set model.image.init=/path/vit.safetensors work unquoted (no TOML value starts with / . ~).
+  const bool bare_word = !value.empty() &&
+                         (std::isalpha(static_cast<unsigned char>(value[0])) || value[0] == '/' || value[0] == '.' ||
+                          value[0] == '~') &&
                          value != "true" && value != "false" && value.find_first_of("\"'") == std::string::npos;
   const std::string line = key + " = " + (bare_word ? "\"" + value + "\"" : value);
   detail::TomlReader reader("--set " + assignment);

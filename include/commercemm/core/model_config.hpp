@@ -18,6 +18,9 @@ struct ImageEncoderConfig {
   std::int64_t heads = 4;
   std::int64_t mlp_ratio = 4;
   double dropout = 0.0;
+  /// A safetensors file to start from (Hugging Face ViT names or this library's; see
+  /// train/pretrained.hpp), read when a pre-training run starts; "" = random initialisation.
+  std::string init;
 
   std::int64_t num_patches() const {
     const auto side = image_size / patch_size;
@@ -34,6 +37,12 @@ struct TextEncoderConfig {
   std::int64_t heads = 4;
   std::int64_t mlp_ratio = 4;
   double dropout = 0.0;
+  /// Where the LayerNorms sit: "pre" (before each sub-layer, a final one after the stack) or
+  /// "post" (after each residual sum, one over the embeddings: BERT's layout, which its
+  /// weights need).
+  std::string norm = "pre";
+  /// A safetensors file to start from (Hugging Face BERT names or this library's); "" = random.
+  std::string init;
 };
 
 /// fusion::MergedAttention over [text tokens; image tokens].
@@ -59,10 +68,12 @@ struct ModelConfig {
 template <class F> void visit_fields(ImageEncoderConfig& c, F&& f) {
   f("image_size", c.image_size); f("patch_size", c.patch_size); f("layers", c.layers);
   f("width", c.width); f("heads", c.heads); f("mlp_ratio", c.mlp_ratio); f("dropout", c.dropout);
+  f("init", c.init);
 }
 template <class F> void visit_fields(TextEncoderConfig& c, F&& f) {
   f("vocab_size", c.vocab_size); f("max_length", c.max_length); f("layers", c.layers);
   f("width", c.width); f("heads", c.heads); f("mlp_ratio", c.mlp_ratio); f("dropout", c.dropout);
+  f("norm", c.norm); f("init", c.init);
 }
 template <class F> void visit_fields(FusionConfig& c, F&& f) {
   f("layers", c.layers); f("width", c.width); f("heads", c.heads); f("mlp_ratio", c.mlp_ratio);
@@ -106,6 +117,8 @@ inline void validate(const ModelConfig& c, const std::string& file = "") {
   detail::validate_stack(at, "model.text.", tx.layers, tx.width, tx.heads, tx.mlp_ratio, tx.dropout);
   detail::require(tx.vocab_size > 0, at, "model.text.vocab_size", "must be at least 1");
   detail::require(tx.max_length > 0, at, "model.text.max_length", "must be at least 1");
+  detail::require(tx.norm == "pre" || tx.norm == "post", at, "model.text.norm",
+                  "must be \"pre\" or \"post\", got \"" + tx.norm + "\"");
   const auto& fu = c.fusion;
   detail::validate_stack(at, "model.fusion.", fu.layers, fu.width, fu.heads, fu.mlp_ratio, fu.dropout);
 }
@@ -114,24 +127,25 @@ namespace presets {
 
 /// The named sizes: "tiny" (seconds on a CPU, for tests), "small" (the demo on 64 px emoji
 /// art), "base" (the paper's sizes: ViT-B/16 image encoder, BERT-base text encoder with the
-/// 30,522-token uncased vocabulary, 6 fusion layers).
+/// 30,522-token uncased vocabulary, 6 fusion layers; 511 text tokens, so that with the CLS
+/// they fill BERT's 512 positions).
 inline ModelConfig model(std::string_view name) {
   ModelConfig c;
   c.preset = std::string(name);
   if (name == "tiny") {
     c.embed_dim = 64;
-    c.image = {32, 8, 2, 64, 2, 4, 0.0};
-    c.text = {8000, 32, 2, 64, 2, 4, 0.0};
+    c.image = {32, 8, 2, 64, 2, 4, 0.0, ""};
+    c.text = {8000, 32, 2, 64, 2, 4, 0.0, "pre", ""};
     c.fusion = {2, 64, 2, 4, 0.0};
   } else if (name == "small") {
     c.embed_dim = 256;
-    c.image = {64, 8, 6, 256, 4, 4, 0.0};
-    c.text = {8000, 40, 6, 256, 4, 4, 0.0};
+    c.image = {64, 8, 6, 256, 4, 4, 0.0, ""};
+    c.text = {8000, 40, 6, 256, 4, 4, 0.0, "pre", ""};
     c.fusion = {4, 256, 4, 4, 0.0};
   } else if (name == "base") {
     c.embed_dim = 256;
-    c.image = {224, 16, 12, 768, 12, 4, 0.1};
-    c.text = {30522, 512, 12, 768, 12, 4, 0.1};
+    c.image = {224, 16, 12, 768, 12, 4, 0.1, ""};
+    c.text = {30522, 511, 12, 768, 12, 4, 0.1, "pre", ""};
     c.fusion = {6, 768, 12, 4, 0.1};
   } else {
     throw Error(Location{"", 0, "model.preset"},

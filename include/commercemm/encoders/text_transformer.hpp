@@ -1,7 +1,8 @@
 #pragma once
 // encoders::TextTransformer: BERT-style token + learned position embeddings with its own
-// learned CLS (so any tokenizer works, with or without a [CLS] token), pre-LN blocks with a
-// padding mask, final LayerNorm.
+// learned CLS (so any tokenizer works, with or without a [CLS] token), blocks with a padding
+// mask; pre-LN with a final LayerNorm, or (model.text.norm = "post") BERT's post-LN with the
+// LayerNorm over the embeddings.
 #include <string>
 
 #include <torch/nn/cloneable.h>
@@ -27,9 +28,9 @@ class TextTransformerImpl : public torch::nn::Cloneable<TextTransformerImpl> {
     cls_token = register_parameter("cls_token", torch::zeros({1, 1, w}));
     positions = register_parameter("positions", torch::zeros({1, 1 + config_.max_length, w}));
     drop = register_module("drop", torch::nn::Dropout(config_.dropout));
-    blocks = register_module(
-        "blocks", nn::make_stack(config_.layers, {w, config_.heads, config_.mlp_ratio, config_.dropout}));
-    norm = register_module("norm", nn::make_norm(w));
+    blocks = register_module("blocks", nn::make_stack(config_.layers, {w, config_.heads, config_.mlp_ratio,
+                                                                        config_.dropout, post_norm()}));
+    norm = register_module("norm", nn::make_norm(w));  // post-LN: over the embeddings
     nn::init_weights(*this);
   }
 
@@ -56,12 +57,14 @@ class TextTransformerImpl : public torch::nn::Cloneable<TextTransformerImpl> {
     const auto b = ids.size(0), l = ids.size(1);
     auto x = torch::cat({cls_token.expand({b, 1, -1}), embedding(ids)}, 1) +
              positions.narrow(1, 0, 1 + l);
-    x = drop(x);
+    x = drop(post_norm() ? norm(x) : x);
     auto valid = torch::cat({torch::ones({b, 1}, mask.options().dtype(torch::kBool)), mask.to(torch::kBool)}, 1);
     const auto allowed = nn::attention_mask(valid);
     for (auto& block : *blocks) x = block->as<nn::TransformerBlock>()->forward(x, allowed);
-    return {norm(x), valid};
+    return {post_norm() ? x : norm(x), valid};
   }
+
+  bool post_norm() const { return config_.norm == "post"; }
 
   std::int64_t width() const { return config_.width; }
   /// [V, W]: the input embedding matrix, which the MLM head reuses as its output layer.

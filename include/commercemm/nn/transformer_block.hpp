@@ -1,7 +1,8 @@
 #pragma once
-// The pre-LN transformer block every stack in the model is made of:
+// The transformer block every stack in the model is made of, pre-LN by default:
 //   x = x + drop(attn(LN(x)));  x = x + drop(mlp(LN(x)))
-// Pre-LN keeps gradients well-scaled without a long warm-up (Xiong et al., 2020).
+// Pre-LN keeps gradients well-scaled without a long warm-up (Xiong et al., 2020). Post-LN
+// (BERT's layout, for its pretrained weights): x = LN(x + drop(attn(x))); x = LN(x + drop(mlp(x))).
 #include <cstdint>
 
 #include <torch/nn/cloneable.h>
@@ -21,6 +22,7 @@ struct BlockOptions {
   std::int64_t heads = 4;
   std::int64_t mlp_ratio = 4;
   double dropout = 0.0;
+  bool post_norm = false;  ///< LayerNorm after each residual sum (BERT) instead of before
 };
 
 class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
@@ -39,6 +41,10 @@ class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
 
   /// x [B, L, W]; allowed from attention_mask() (or undefined) -> [B, L, W].
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& allowed = {}) {
+    if (options_.post_norm) {
+      auto h = norm1(x + drop(attn(x, allowed)));
+      return norm2(h + drop(fc2(drop(torch::gelu(fc1(h))))));
+    }
     auto h = x + drop(attn(norm1(x), allowed));
     return h + drop(fc2(drop(torch::gelu(fc1(norm2(h))))));
   }

@@ -35,6 +35,7 @@
 #include <commercemm/train/device.hpp>
 #include <commercemm/train/lr_schedule.hpp>
 #include <commercemm/train/metrics_log.hpp>
+#include <commercemm/train/pretrained.hpp>
 #include <commercemm/train/progress.hpp>
 #include <commercemm/train/step.hpp>
 
@@ -105,9 +106,11 @@ class Trainer {
   using Model = typename Recipe::Model;
 
   /// `config.model.text.vocab_size` is set from the tokenizer. `out` (may be empty) receives
-  /// metrics.jsonl and checkpoints/.
+  /// metrics.jsonl and checkpoints/. The encoders start from model.image.init and
+  /// model.text.init (train/pretrained.hpp) unless `pretrained` is false (a run about to be
+  /// resumed takes its weights from the checkpoint).
   Trainer(Config config, std::shared_ptr<const data::Tokenizer> tokenizer, const data::DatasetSplit& train,
-          std::filesystem::path out = {})
+          std::filesystem::path out = {}, bool pretrained = true)
       : config_(with_vocabulary(std::move(config), *tokenizer)),
         tokenizer_(std::move(tokenizer)),
         out_(std::move(out)),
@@ -118,6 +121,7 @@ class Trainer {
     apply_threads(config_.train.threads, config_.train.precision, comm ? dist::environment().local_world_size : 1);
     torch::manual_seed(static_cast<std::uint64_t>(config_.train.seed));
     Model model(config_.model);
+    if (pretrained) load_pretrained_encoders(model, config_.model, *tokenizer_);
     model->to(device_);
     step_ = std::make_unique<Step<Recipe>>(model, config_, tokenizer_->special_tokens());
     config_ = step_->config();  // every task and schedule option resolved, for config.json and checkpoints
