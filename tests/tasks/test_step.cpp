@@ -91,6 +91,40 @@ BOOST_AUTO_TEST_CASE(all_fourteen_tasks_make_two_backward_passes) {
   for (const auto& [name, value] : result.cross_pair.losses) BOOST_TEST(std::isfinite(value), name);
 }
 
+BOOST_AUTO_TEST_CASE(separate_views_encode_the_unmasked_inputs_once_more) {
+  auto config = tiny_config();
+  config.train.views = "separate";
+  Fixture<AllTasks> f(config);
+  const auto a = image_text_batch(6, 1);
+  const auto [source, target] = cross_pair_batch(6, 2);
+  f.step.model()->reset_calls();
+  const auto result = f.step.run(&a, &source, &target, f.optimizer, 0);
+  const auto& calls = f.step.model()->calls();
+  BOOST_TEST(calls.image_encoder == 3);  // pass A: masked view, unmasked view (also MIM's teacher); pass B: one
+  BOOST_TEST(calls.text_encoder == 3);   // pass A: masked and unmasked; pass B: one
+  BOOST_TEST(calls.fusion == 2);         // pass A: both views and ITM's negatives in one call; pass B: one
+  BOOST_TEST(result.image_text.losses.size() == 5u);
+  for (const auto& [name, value] : result.image_text.losses) BOOST_TEST(std::isfinite(value), name);
+}
+
+// ITC reads the unmasked view: next to MLM and MIM its loss is what it is alone, on the same
+// weights and batch; with one shared masked view it is not.
+BOOST_AUTO_TEST_CASE(itc_sees_the_unmasked_view) {
+  using Masking = cmm::TaskList<tk::MLM, tk::MIM<cmm::losses::FeatureRegression>, tk::ITC<>, tk::ITM<cmm::negatives::Hard>>;
+  const auto a = image_text_batch(6, 21);
+  const auto itc_loss = [&]<class Tasks>(Tasks, const std::string& views) {
+    auto config = tiny_config();
+    config.train.views = views;
+    torch::manual_seed(5);
+    Fixture<Tasks> f(config);
+    return f.step.run(&a, nullptr, nullptr, f.optimizer, 0).image_text.losses.at("itc");
+  };
+  const double alone = itc_loss(cmm::TaskList<tk::ITC<>>{}, "separate");
+  const double separate = itc_loss(Masking{}, "separate"), shared = itc_loss(Masking{}, "shared");
+  BOOST_TEST(separate == alone, boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(std::abs(shared - alone) > 1e-4, "shared " << shared << " alone " << alone);
+}
+
 BOOST_AUTO_TEST_CASE(itc_only_never_fuses) {
   Fixture<cmm::TaskList<tk::ITC<>>> f;
   const auto a = image_text_batch(4, 3);

@@ -47,6 +47,11 @@ struct TrainConfig {
   /// Divide each pass's weighted loss sum by the sum of its weights, so adding tasks to a
   /// pass does not scale its gradient (ITC starves next to three retrieval losses otherwise).
   bool normalize_pass_weights = false;
+  /// Pass A's views: "shared" (one masked view for all five tasks) or "separate" (ITC and ITM
+  /// see the unmasked text and image, MLM and MIM the masked ones, as ALBEF and the paper do;
+  /// the unmasked image also serves as MIM's stop-gradient target). "shared" is the default
+  /// because it measured better here: README "Ablations".
+  std::string views = "shared";
   std::int64_t cross_pair_batch_size = 0;  ///< pass B rows; 0 = half of batch_size
   /// Micro-batches per optimizer step (gradient accumulation): the batches above are cut into
   /// this many forward/backward passes, so a machine trains at a batch it cannot hold at once.
@@ -118,7 +123,7 @@ template <class F> void visit_fields(TrainConfig& c, F&& f) {
   f("steps", c.steps); f("batch_size", c.batch_size); f("lr", c.lr);
   f("warmup_steps", c.warmup_steps); f("weight_decay", c.weight_decay);
   f("grad_clip", c.grad_clip); f("seed", c.seed); f("precision", c.precision);
-  f("threads", c.threads); f("normalize_pass_weights", c.normalize_pass_weights);
+  f("threads", c.threads); f("normalize_pass_weights", c.normalize_pass_weights); f("views", c.views);
   f("cross_pair_batch_size", c.cross_pair_batch_size); f("log_every", c.log_every);
   f("checkpoint_every", c.checkpoint_every); f("keep_checkpoints", c.keep_checkpoints);
   f("device", c.device); f("accumulate", c.accumulate); f("max_nonfinite", c.max_nonfinite);
@@ -148,6 +153,8 @@ inline void validate(const Config& c, const std::string& file = "") {
   detail::require(t.precision == "fp32" || t.precision == "bf16", at, "train.precision",
                   "must be \"fp32\" or \"bf16\", got \"" + t.precision + "\"");
   detail::require(t.threads >= 0, at, "train.threads", "must not be negative (0 = by precision)");
+  detail::require(t.views == "separate" || t.views == "shared", at, "train.views",
+                  "must be \"separate\" or \"shared\", got \"" + t.views + "\"");
   detail::require(c.data.workers >= 0, at, "data.workers", "must not be negative");
   detail::require(c.data.max_image_pixels >= 1, at, "data.max_image_pixels", "must be at least 1");
   detail::require(t.max_nonfinite >= 1, at, "train.max_nonfinite", "must be at least 1 (1 = stop at the first)");

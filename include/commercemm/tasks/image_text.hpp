@@ -204,7 +204,7 @@ template <class Negatives = negatives::Hard>
 struct ITM {
   static std::string name() { return "itm"; }
   static constexpr Pass pass = Pass::image_text;
-  static constexpr Needs needs{.embeddings = true, .fusion = true};
+  static constexpr Needs needs{.embeddings = true, .clean_fusion = true};
   using Head = torch::nn::Linear;
   struct Options {
     double negative_temperature = 0.07;  ///< Hard: negatives drawn by softmax(similarity / this)
@@ -239,9 +239,9 @@ struct ITM {
   template <class ModelImpl>
   static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&, const Options&) {
     const auto& negatives = view.requested_fused(name());
-    const auto logits = head(torch::cat({view.fused.pooled, negatives.pooled})).squeeze(-1);
+    const auto logits = head(torch::cat({view.clean_fused.pooled, negatives.pooled})).squeeze(-1);
     auto labels = torch::zeros({logits.size(0)}, logits.options().dtype(torch::kLong));
-    labels.narrow(0, 0, view.fused.pooled.size(0)).fill_(1);
+    labels.narrow(0, 0, view.clean_fused.pooled.size(0)).fill_(1);
     auto out = losses::binary_match(logits, labels);
     out.parts["accuracy"] = logits.gt(0).eq(labels.to(torch::kBool)).to(torch::kFloat).mean().detach();
     return out;

@@ -61,24 +61,27 @@ enum class Pass { image_text, cross_pair };
 
 /// What a task needs computed. Pass A fields and pass B fields; the rest stay false.
 struct Needs {
-  // Pass A (image-text pairs): one shared view of the batch serves every task.
-  bool mask_text = false;   ///< MLM masking applied to the shared view's text
-  bool mask_image = false;  ///< patch masking applied to the shared view's image
+  // Pass A (image-text pairs): a masked view (where any task masks) and, under
+  // train.views = "separate", the unmasked view; under "shared" the masked view serves all.
+  bool mask_text = false;   ///< MLM masking applied to the masked view's text
+  bool mask_image = false;  ///< patch masking applied to the masked view's image
   bool teacher = false;     ///< clean-image teacher features (MIM)
-  bool embeddings = false;  ///< image and text embeddings of the shared view (ITC, ITM)
-  bool fusion = false;      ///< the shared view fused (MLM, MIM, ITM)
+  bool embeddings = false;  ///< image and text embeddings of the unmasked view (ITC, ITM)
+  bool fusion = false;      ///< the masked view fused (MLM, MIM)
+  bool clean_fusion = false;  ///< the unmasked view fused (ITM's positive pairs)
   // Pass B (cross pairs): the embeddings of each side.
   Modalities source{};
   Modalities target{};
 
   constexpr Needs operator|(const Needs& o) const {
     return {mask_text || o.mask_text, mask_image || o.mask_image, teacher || o.teacher,
-            embeddings || o.embeddings, fusion || o.fusion, source | o.source, target | o.target};
+            embeddings || o.embeddings, fusion || o.fusion, clean_fusion || o.clean_fusion,
+            source | o.source, target | o.target};
   }
 };
 
-/// Extra rows for pass A's single fusion call: row i fuses the text of global batch row
-/// text_rows[i] with the image of global batch row image_rows[i]. Global rows index every
+/// Extra rows for pass A's single fusion call: row i fuses the unmasked text of global batch
+/// row text_rows[i] with the unmasked image of global batch row image_rows[i]. Global rows index every
 /// rank's rows in rank order (dist::gather_rows); in a single process, the batch's own rows.
 struct FusionRequest {
   torch::Tensor text_rows;   ///< [R] int64
@@ -99,9 +102,11 @@ struct TaskContext {
 /// Pass A's computed outputs for one batch of image-text pairs.
 struct ImageTextView {
   const Batch* batch = nullptr;
-  TokenSequence text, image;  ///< encoder outputs of the shared (possibly masked) view
-  torch::Tensor image_embedding, text_embedding;  ///< [B, D] L2-normalised
-  FusionOutput fused;         ///< the shared view fused
+  TokenSequence text, image;  ///< encoder outputs of the masked view (MLM, MIM)
+  TokenSequence clean_text, clean_image;  ///< of the unmasked view (the masked one if nothing is masked)
+  torch::Tensor image_embedding, text_embedding;  ///< [B, D] L2-normalised, of the unmasked view
+  FusionOutput fused;         ///< the masked view fused
+  FusionOutput clean_fused;   ///< the unmasked view fused (ITM's positive pairs)
   torch::Tensor mlm_labels;   ///< [B, Lt] the original id where masked, -100 elsewhere
   torch::Tensor patch_mask;   ///< [B, N] bool, true = masked
   TokenSequence teacher;      ///< clean-image features [B, 1 + N, Wi], no gradient

@@ -197,12 +197,22 @@ class Step {
                               .to(batch.images.device());
       view.text = model_->encode_text(ids, batch.text_mask);
       view.image = model_->encode_image(batch.images, view.patch_mask);
-      if (needs->teacher) view.teacher = teacher_.features(*model_, batch.images);
-      if (needs->embeddings) {
-        view.image_embedding = model_->embed_image(view.image);
-        view.text_embedding = model_->embed_text(view.text);
+      // The unmasked view, for ITC and ITM (train.views = "separate"): only what was masked
+      // runs again, and its image is also MIM's stop-gradient target.
+      const bool separate = config_.train.views == "separate" && (needs->embeddings || needs->clean_fusion);
+      view.clean_text = separate && needs->mask_text ? model_->encode_text(batch.text_ids, batch.text_mask) : view.text;
+      view.clean_image = separate && needs->mask_image ? model_->encode_image(batch.images) : view.image;
+      if (needs->teacher) {
+        if constexpr (std::is_same_v<Teacher, teachers::StopGradient>) {
+          if (separate) view.teacher = {view.clean_image.tokens.detach(), view.clean_image.valid};
+        }
+        if (!view.teacher.defined()) view.teacher = teacher_.features(*model_, batch.images);
       }
-      fuse_pass_a(view, needs->fusion, ctx);
+      if (needs->embeddings) {
+        view.image_embedding = model_->embed_image(view.clean_image);
+        view.text_embedding = model_->embed_text(view.clean_text);
+      }
+      fuse_pass_a(view, *needs, ctx);
       total = sum_losses(Pass::image_text, view, ctx, result);
     }
     backward(total, result, Pass::image_text);
@@ -359,8 +369,9 @@ class Step {
     return needs;
   }
 
-  // One fusion call for the shared view (if any task reads it) and every requested row.
-  void fuse_pass_a(ImageTextView& view, bool shared, TaskContext& ctx) {
+  // One fusion call for the masked view (MLM, MIM), the unmasked view (ITM's positives) and
+  // every requested row (which index the unmasked view), each only if some task reads it.
+  void fuse_pass_a(ImageTextView& view, const Needs& needs, TaskContext& ctx) {
     std::vector<std::pair<std::string, FusionRequest>> requests;
     for_each_task([&]<class T, std::size_t I>() {
       if constexpr (T::pass == Pass::image_text && tasks::has_prepare<T, typename Model::Impl>) {
@@ -368,31 +379,58 @@ class Step {
           requests.emplace_back(T::name(), tasks::prepare<T>(heads_->template get<I>(), *model_, view, ctx, std::get<I>(options_)));
       }
     });
-    if (!shared && requests.empty()) return;
-    if (requests.empty()) {
-      view.fused = model_->fuse(view.text, view.image, ctx.split);
+    // With nothing masked (or one shared view) the two views are the same tensors: fuse once.
+    const bool same = view.clean_text.tokens.is_same(view.text.tokens) && view.clean_image.tokens.is_same(view.image.tokens);
+    const bool masked_rows = needs.fusion || (same && needs.clean_fusion), clean_rows = needs.clean_fusion && !same;
+    if (!masked_rows && !clean_rows && requests.empty()) return;
+    if (requests.empty()) {  // this rank's rows only: no gather needed
+      if (!clean_rows) {
+        view.fused = model_->fuse(view.text, view.image, ctx.split);
+      } else if (!masked_rows) {
+        view.clean_fused = model_->fuse(view.clean_text, view.clean_image, ctx.split);
+      } else {
+        const auto b = view.batch->size();
+        const auto both = model_->fuse(detail::concat_rows(view.text, view.clean_text),
+                                       detail::concat_rows(view.image, view.clean_image), ctx.split);
+        view.fused = detail::slice(both, 0, b), view.clean_fused = detail::slice(both, b, b);
+      }
+      if (needs.clean_fusion && !clean_rows) view.clean_fused = view.fused;
       return;
     }
     // Requested rows index the global batch: fuse from every rank's encoder outputs (this
     // rank's own rows start at `offset`; in a single process the gather is the view itself).
+    // The unmasked view's rows follow the masked view's in one table.
     const auto text = dist::gather_tokens(view.text), image = dist::gather_tokens(view.image);
+    const auto clean_text = same ? text : dist::gather_tokens(view.clean_text);
+    const auto clean_image = same ? image : dist::gather_tokens(view.clean_image);
+    const auto all_text = same ? text.all : detail::concat_rows(text.all, clean_text.all);
+    const auto all_image = same ? image.all : detail::concat_rows(image.all, clean_image.all);
+    const auto rows_of = [](const TokenSequence& s) { return s.defined() ? s.tokens.size(0) : std::int64_t{0}; };
+    const std::int64_t clean_text_base = same ? 0 : rows_of(text.all), clean_image_base = same ? 0 : rows_of(image.all);
     const auto b = view.batch->size();
     const auto own = torch::arange(b, torch::TensorOptions(torch::kLong).device(view.text.tokens.device()));
     std::vector<torch::Tensor> text_rows, image_rows;
-    if (shared) text_rows.push_back(own + text.offset), image_rows.push_back(own + image.offset);
-    for (const auto& [name, r] : requests) text_rows.push_back(r.text_rows), image_rows.push_back(r.image_rows);
-    const auto fused = model_->fuse(detail::select_rows(text.all, torch::cat(text_rows)),
-                                    detail::select_rows(image.all, torch::cat(image_rows)), ctx.split);
-    std::int64_t offset = 0;
-    if (shared) {
-      view.fused = detail::slice(fused, 0, b), offset = b;
-      // The shared view keeps its own text length (the gather padded it to every rank's longest).
-      auto& t = view.fused.text;
+    if (masked_rows) text_rows.push_back(own + text.offset), image_rows.push_back(own + image.offset);
+    if (clean_rows)
+      text_rows.push_back(own + clean_text.offset + clean_text_base),
+          image_rows.push_back(own + clean_image.offset + clean_image_base);
+    for (const auto& [name, r] : requests)
+      text_rows.push_back(r.text_rows + clean_text_base), image_rows.push_back(r.image_rows + clean_image_base);
+    const auto fused = model_->fuse(detail::select_rows(all_text, torch::cat(text_rows)),
+                                    detail::select_rows(all_image, torch::cat(image_rows)), ctx.split);
+    // Each view keeps its own text length (the gather padded it to every rank's longest).
+    const auto own_length = [&](FusionOutput f) {
+      auto& t = f.text;
       if (t.defined() && t.tokens.size(1) > view.text.tokens.size(1)) {
         const auto l = view.text.tokens.size(1);
         t = {t.tokens.narrow(1, 0, l), t.valid.defined() ? t.valid.narrow(1, 0, l) : t.valid};
       }
-    }
+      return f;
+    };
+    std::int64_t offset = 0;
+    if (masked_rows) view.fused = own_length(detail::slice(fused, 0, b)), offset = b;
+    if (clean_rows) view.clean_fused = own_length(detail::slice(fused, offset, b)), offset += b;
+    else if (needs.clean_fusion) view.clean_fused = view.fused;
     for (const auto& [name, r] : requests) {
       const auto n = r.text_rows.size(0);
       view.requested[name] = detail::slice(fused, offset, n);

@@ -23,6 +23,12 @@ inline FusionOutput slice(const FusionOutput& f, std::int64_t start, std::int64_
   return {rows(f.text), rows(f.image), f.pooled.narrow(0, start, n)};
 }
 
+/// The rows of `a`, then those of `b` (same length; undefined if `a` is).
+inline TokenSequence concat_rows(const TokenSequence& a, const TokenSequence& b) {
+  if (!a.defined()) return a;
+  return {torch::cat({a.tokens, b.tokens}), a.valid.defined() ? torch::cat({a.valid, b.valid}) : a.valid};
+}
+
 inline TokenSequence select_rows(const TokenSequence& s, const torch::Tensor& rows) {
   return {s.tokens.index_select(0, rows), s.valid.defined() ? s.valid.index_select(0, rows) : s.valid};
 }
