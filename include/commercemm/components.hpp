@@ -19,6 +19,7 @@
 #include <commercemm/dist/consistency.hpp>
 #include <commercemm/dist/environment.hpp>
 #include <commercemm/dist/gradient_reducer.hpp>
+#include <commercemm/encoders/conv_net.hpp>
 #include <commercemm/encoders/encoder.hpp>
 #include <commercemm/encoders/text_transformer.hpp>
 #include <commercemm/encoders/vit.hpp>

@@ -1,0 +1,148 @@
+#pragma once
+// encoders::ConvNet: a ResNet-style image encoder that learns from little data, a drop-in for
+// encoders::ViT (same ImageEncoderConfig, same tokens out):
+//   stem 3x3 conv -> log2(patch_size) stages, each a stride-2 3x3 conv then residual blocks
+//   (3x3 conv, GroupNorm, ReLU, 3x3 conv, GroupNorm, + skip) -> a grid of
+//   (image_size / patch_size)^2 cells of `width` channels: the N patch tokens. The CLS token
+//   is their average; learned positions and a final LayerNorm make the tokens what the fusion
+//   layers expect from a ViT.
+// GroupNorm, not BatchNorm: no running statistics, so a sample's output never depends on its
+// batch (2 ranks follow 1 process, modality dropout changes nothing else in the batch).
+// Config: width = the last stage's channels (each earlier stage has half of the next's,
+// at least 16); layers = residual blocks in all, spread over the stages (at least one each).
+// Masked image modelling: a masked patch's pixels are replaced by a learned colour before the
+// stem (convolutions have no tokens to swap out at the input).
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/init.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/container/functional.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/types.h>
+
+#include <commercemm/core/error.hpp>
+#include <commercemm/encoders/encoder.hpp>
+#include <commercemm/nn/transformer_block.hpp>
+
+namespace commercemm::encoders {
+
+namespace detail {
+inline torch::nn::Conv2d conv3x3(std::int64_t in, std::int64_t out, std::int64_t stride = 1) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+}
+inline torch::nn::GroupNorm group_norm(std::int64_t channels) {
+  return torch::nn::GroupNorm(torch::nn::GroupNormOptions(std::min<std::int64_t>(8, channels), channels));
+}
+}  // namespace detail
+
+/// x -> relu(x + GN(conv(relu(GN(conv(x)))))): the basic block of ResNet-18/34.
+class ResidualBlockImpl : public torch::nn::Cloneable<ResidualBlockImpl> {
+ public:
+  explicit ResidualBlockImpl(std::int64_t channels) : channels_(channels) { reset(); }
+
+  void reset() override {
+    conv1 = register_module("conv1", detail::conv3x3(channels_, channels_));
+    norm1 = register_module("norm1", detail::group_norm(channels_));
+    conv2 = register_module("conv2", detail::conv3x3(channels_, channels_));
+    norm2 = register_module("norm2", detail::group_norm(channels_));
+  }
+
+  /// [B, C, H, W] -> [B, C, H, W]
+  torch::Tensor forward(const torch::Tensor& x) {
+    return torch::relu(x + norm2(conv2(torch::relu(norm1(conv1(x))))));
+  }
+
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
+
+ private:
+  std::int64_t channels_;
+};
+TORCH_MODULE(ResidualBlock);
+
+class ConvNetImpl : public torch::nn::Cloneable<ConvNetImpl> {
+ public:
+  explicit ConvNetImpl(const ImageEncoderConfig& config) : config_(config) { reset(); }
+
+  void reset() override {
+    const auto p = config_.patch_size;
+    if (p < 2 || (p & (p - 1)) != 0)
+      throw Error(Location{"", 0, "model.image.patch_size"},
+                  "encoders::ConvNet halves the resolution per stage: the patch size must be a power of 2 "
+                  "(at least 2), got " + std::to_string(p));
+    stages_ = 0;
+    while ((std::int64_t{1} << stages_) < p) ++stages_;
+    const auto channels = [&](std::int64_t stage) {  // the last stage has `width`
+      return std::max<std::int64_t>(16, config_.width >> (stages_ - 1 - stage));
+    };
+    stem = register_module("stem", detail::conv3x3(3, std::max<std::int64_t>(16, channels(0) / 2)));
+    stem_norm = register_module("stem_norm", detail::group_norm(stem->options.out_channels()));
+    stages = register_module("stages", torch::nn::ModuleList());
+    std::int64_t in = stem->options.out_channels();
+    for (std::int64_t s = 0; s < stages_; ++s) {
+      torch::nn::Sequential stage;
+      const auto out = channels(s);
+      stage->push_back(detail::conv3x3(in, out, 2));
+      stage->push_back(detail::group_norm(out));
+      stage->push_back(torch::nn::Functional([](const torch::Tensor& t) { return torch::relu(t); }));
+      // layers blocks in all, the remainder to the last stages (where the tokens are made).
+      const std::int64_t extra = s >= stages_ - config_.layers % stages_ ? 1 : 0;
+      const auto blocks = std::max<std::int64_t>(1, config_.layers / stages_ + extra);
+      for (std::int64_t b = 0; b < blocks; ++b) stage->push_back(ResidualBlock(out));
+      stages->push_back(stage);
+      in = out;
+    }
+    mask_pixel = register_parameter("mask_pixel", torch::zeros({1, 3, 1, 1}));
+    positions = register_parameter("positions", torch::zeros({1, 1 + config_.num_patches(), config_.width}));
+    norm = register_module("norm", nn::make_norm(config_.width));
+    torch::NoGradGuard no_grad;
+    for (auto& module : modules(/*include_self=*/false))
+      if (auto* conv = module->as<torch::nn::Conv2d>())  // He initialisation, as ResNets use
+        torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+    positions.normal_(0.0, 0.02);
+  }
+
+  /// images [B, 3, S, S] float, patch_mask [B, N] bool (true = masked) or undefined
+  ///   -> TokenSequence{[B, 1 + N, W], undefined valid}
+  TokenSequence forward(const torch::Tensor& images, const torch::Tensor& patch_mask = {}) {
+    const auto s = config_.image_size, p = config_.patch_size;
+    if (images.dim() != 4 || images.size(1) != 3 || images.size(2) != s || images.size(3) != s)
+      throw Error(Location{"", 0, "images"}, "expected [B, 3, " + std::to_string(s) + ", " + std::to_string(s) +
+                                                 "] (model.image.image_size), got " + shape_string(images));
+    auto x = images;
+    if (patch_mask.defined()) {
+      const auto side = s / p;
+      auto m = patch_mask.to(torch::kBool).view({-1, 1, side, side});
+      m = m.repeat_interleave(p, 2).repeat_interleave(p, 3);  // [B, 1, S, S]
+      x = torch::where(m, mask_pixel.to(x.dtype()).expand_as(x), x);
+    }
+    x = torch::relu(stem_norm(stem(x)));
+    for (auto& stage : *stages) x = stage->as<torch::nn::Sequential>()->forward(x);
+    auto tokens = x.flatten(2).transpose(1, 2);  // [B, N, W]
+    tokens = torch::cat({tokens.mean(1, /*keepdim=*/true), tokens}, 1) + positions;
+    return {norm(tokens), {}};
+  }
+
+  std::int64_t width() const { return config_.width; }
+  std::int64_t num_patches() const { return config_.num_patches(); }
+  const ImageEncoderConfig& config() const { return config_; }
+
+  torch::nn::Conv2d stem{nullptr};
+  torch::nn::GroupNorm stem_norm{nullptr};
+  torch::nn::ModuleList stages{nullptr};
+  torch::Tensor mask_pixel, positions;
+  torch::nn::LayerNorm norm{nullptr};
+
+ private:
+  ImageEncoderConfig config_;
+  std::int64_t stages_ = 0;
+};
+TORCH_MODULE(ConvNet);
+
+}  // namespace commercemm::encoders

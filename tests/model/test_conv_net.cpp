@@ -1,0 +1,82 @@
+// encoders::ConvNet, the convolutional drop-in for the ViT: the same tokens out for the same
+// config, a model and a recipe built on it, a sample's output independent of its batch
+// (GroupNorm), and masking that changes only what the masked pixels reach.
+#include <boost/test/unit_test.hpp>
+
+#include <torch/torch.h>
+
+#include <commercemm/components.hpp>
+#include <commercemm/encoders/conv_net.hpp>
+
+namespace cmm = commercemm;
+using ConvModel = cmm::Model<cmm::encoders::ConvNet, cmm::encoders::TextTransformer, cmm::fusion::MergedAttention>;
+
+BOOST_AUTO_TEST_SUITE(conv_net)
+
+BOOST_AUTO_TEST_CASE(tokens_like_a_vit_and_embeddings_through_the_model) {
+  for (const char* name : {"tiny", "small"}) {
+    BOOST_TEST_CONTEXT("preset " << name) {
+      const auto c = cmm::presets::model(name);
+      torch::manual_seed(0);
+      ConvModel model(c);
+      model->eval();
+      torch::NoGradGuard no_grad;
+      const auto images = torch::randn({2, 3, c.image.image_size, c.image.image_size});
+      const auto tokens = model->encode_image(images).tokens;
+      BOOST_TEST(tokens.sizes() == torch::IntArrayRef({2, 1 + c.image.num_patches(), c.image.width}));
+      BOOST_TEST(std::isfinite(tokens.abs().sum().item<double>()));
+      cmm::Batch batch;
+      batch.images = images;
+      batch.text_ids = torch::randint(1, c.text.vocab_size, {2, 5}, torch::kLong);
+      batch.text_mask = torch::ones({2, 5}, torch::kLong);
+      const auto e = model->embed(batch);
+      BOOST_TEST(e.multimodal.sizes() == torch::IntArrayRef({2, c.embed_dim}));
+    }
+  }
+  // The small preset's three stages: 32, 64, 128 then 256 channels; 2 blocks per stage.
+  const cmm::encoders::ConvNet small(cmm::presets::model("small").image);
+  BOOST_TEST(small->stages->size() == 3u);
+  BOOST_TEST(cmm::parameter_count(*small) < cmm::parameter_count(*cmm::encoders::ViT(cmm::presets::model("small").image)));
+}
+
+BOOST_AUTO_TEST_CASE(a_sample_is_encoded_the_same_in_any_batch) {
+  const auto c = cmm::presets::model("tiny").image;
+  torch::manual_seed(1);
+  cmm::encoders::ConvNet net(c);
+  torch::NoGradGuard no_grad;
+  const auto images = torch::randn({4, 3, c.image_size, c.image_size});
+  const auto together = net->forward(images).tokens;
+  const auto alone = net->forward(images.narrow(0, 2, 1)).tokens;
+  BOOST_TEST(torch::allclose(together.narrow(0, 2, 1), alone, 1e-5, 1e-5));
+}
+
+BOOST_AUTO_TEST_CASE(masking_replaces_the_patch_pixels_and_gradients_reach_every_weight) {
+  const auto c = cmm::presets::model("tiny").image;
+  torch::manual_seed(2);
+  cmm::encoders::ConvNet net(c);
+  const auto images = torch::randn({2, 3, c.image_size, c.image_size});
+  auto mask = torch::zeros({2, c.num_patches()}, torch::kBool);
+  mask[0][0] = true;
+  const auto masked = net->forward(images, mask).tokens;
+  const auto clean = net->forward(images).tokens;
+  BOOST_TEST(torch::equal(masked[1], clean[1]));       // the unmasked sample is untouched
+  BOOST_TEST(!torch::allclose(masked[0], clean[0]));  // the masked one sees the mask colour
+  // Changing the masked patch's pixels changes nothing: the net never sees them.
+  auto other = images.clone();
+  other.index_put_({0, torch::indexing::Slice(), torch::indexing::Slice(0, c.patch_size),
+                    torch::indexing::Slice(0, c.patch_size)}, 5.0);
+  BOOST_TEST(torch::allclose(net->forward(other, mask).tokens, masked));
+  masked.sum().backward();
+  for (const auto& p : net->named_parameters())
+    BOOST_TEST((p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0), p.key());
+}
+
+BOOST_AUTO_TEST_CASE(a_patch_size_that_is_not_a_power_of_two_is_an_error) {
+  auto c = cmm::presets::model("tiny").image;
+  c.patch_size = 6;
+  c.image_size = 36;
+  BOOST_CHECK_EXCEPTION(cmm::encoders::ConvNet{c}, cmm::Error,
+                        [](const cmm::Error& e) { return e.where().field == "model.image.patch_size"; });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
