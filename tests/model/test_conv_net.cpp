@@ -7,6 +7,7 @@
 
 #include <commercemm/components.hpp>
 #include <commercemm/encoders/conv_net.hpp>
+#include <commercemm/train/autocast.hpp>
 
 namespace cmm = commercemm;
 using ConvModel = cmm::Model<cmm::encoders::ConvNet, cmm::encoders::TextTransformer, cmm::fusion::MergedAttention>;
@@ -69,6 +70,23 @@ BOOST_AUTO_TEST_CASE(masking_replaces_the_patch_pixels_and_gradients_reach_every
   masked.sum().backward();
   for (const auto& p : net->named_parameters())
     BOOST_TEST((p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0), p.key());
+}
+
+BOOST_AUTO_TEST_CASE(trains_under_bf16_autocast) {
+  const auto c = cmm::presets::model("tiny").image;
+  torch::manual_seed(3);
+  cmm::encoders::ConvNet net(c);
+  const auto images = torch::randn({2, 3, c.image_size, c.image_size});
+  torch::Tensor out;
+  {
+    cmm::train::AutocastGuard autocast("bf16");
+    out = net->forward(images).tokens;
+  }
+  const auto reference = net->forward(images).tokens;
+  BOOST_TEST(std::isfinite(out.to(torch::kFloat32).abs().sum().item<double>()));
+  BOOST_TEST(torch::allclose(out.to(torch::kFloat32), reference, 0.1, 0.1));  // bf16 keeps ~3 digits
+  out.to(torch::kFloat32).sum().backward();
+  BOOST_TEST(net->stem->weight.grad().defined());
 }
 
 BOOST_AUTO_TEST_CASE(a_patch_size_that_is_not_a_power_of_two_is_an_error) {

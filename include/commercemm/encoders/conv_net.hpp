@@ -36,9 +36,28 @@ namespace detail {
 inline torch::nn::Conv2d conv3x3(std::int64_t in, std::int64_t out, std::int64_t stride = 1) {
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
 }
-inline torch::nn::GroupNorm group_norm(std::int64_t channels) {
-  return torch::nn::GroupNorm(torch::nn::GroupNormOptions(std::min<std::int64_t>(8, channels), channels));
-}
+}  // namespace detail
+
+/// GroupNorm (8 groups) computed in float32 whatever the input's dtype: LibTorch 1.13's CPU
+/// autocast leaves group_norm out of its lists, and its kernel refuses bf16 input with float
+/// weights.
+class FloatGroupNormImpl : public torch::nn::Cloneable<FloatGroupNormImpl> {
+ public:
+  explicit FloatGroupNormImpl(std::int64_t channels) : channels_(channels) { reset(); }
+  void reset() override {
+    norm = register_module("norm", torch::nn::GroupNorm(torch::nn::GroupNormOptions(
+                                       std::min<std::int64_t>(8, channels_), channels_)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return norm(x.to(torch::kFloat32)).to(x.scalar_type()); }
+  torch::nn::GroupNorm norm{nullptr};
+
+ private:
+  std::int64_t channels_;
+};
+TORCH_MODULE(FloatGroupNorm);
+
+namespace detail {
+inline FloatGroupNorm group_norm(std::int64_t channels) { return FloatGroupNorm(channels); }
 }  // namespace detail
 
 /// x -> relu(x + GN(conv(relu(GN(conv(x)))))): the basic block of ResNet-18/34.
@@ -59,7 +78,7 @@ class ResidualBlockImpl : public torch::nn::Cloneable<ResidualBlockImpl> {
   }
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
+  FloatGroupNorm norm1{nullptr}, norm2{nullptr};
 
  private:
   std::int64_t channels_;
@@ -134,7 +153,7 @@ class ConvNetImpl : public torch::nn::Cloneable<ConvNetImpl> {
   const ImageEncoderConfig& config() const { return config_; }
 
   torch::nn::Conv2d stem{nullptr};
-  torch::nn::GroupNorm stem_norm{nullptr};
+  FloatGroupNorm stem_norm{nullptr};
   torch::nn::ModuleList stages{nullptr};
   torch::Tensor mask_pixel, positions;
   torch::nn::LayerNorm norm{nullptr};
