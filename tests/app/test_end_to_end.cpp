@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <utility>
 #include <filesystem>
 #include <string>
 
@@ -72,10 +74,34 @@ BOOST_AUTO_TEST_CASE(tiny_recipe_pretrain_finetune_evaluate) {
       BOOST_CHECK_MESSAGE(v >= 0.0 && v <= 1.0, t.name << " " << key << " = " << v);
     }
   }
-  // Far above chance where 80 tiny steps already learn something: 90 test products (R@1 chance 0.011).
-  BOOST_CHECK_GT(metrics["post_to_product"]["recall@1"].get<double>(), 0.05);
-  BOOST_CHECK_GT(metrics["image_to_product"]["recall@10"].get<double>(), 0.2);
-  BOOST_CHECK_GT(metrics["fashion_mnist_categorization"]["accuracy"].get<double>(), 0.2);  // chance 0.1
+  // The bar is the same model untrained (the run's seed, as evaluate's reference row). After
+  // 80 tiny steps the image side is far past it (x5.3 image to product, x3.2 image to text,
+  // measured on this seed); the text side much less (x1.1 query to product, x1.7 post to
+  // product, x2.4 text to image): learning from the multilingual queries is issue 13's open
+  // gap. Each factor below is what the task reaches now, rounded down, so a regression fails.
+  torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
+  cmm::DefaultModel untrained(config.model);
+  untrained->eval();
+  const auto untrained_metrics = cmm::eval::score_tasks(
+      cmm::eval::embed_benchmark(bench, tokenizer, config,
+                                 [&](const cmm::Batch& b) {
+                                   torch::NoGradGuard no_grad;
+                                   return untrained->embed(b);
+                                 },
+                                 tasks, true),
+      tasks, {});
+  BOOST_TEST_MESSAGE("untrained: " << untrained_metrics.dump());
+  const std::pair<const char*, double> factors[] = {{"image_to_product", 4.0}, {"image_to_text", 2.5},
+                                                    {"text_to_image", 1.8},    {"post_to_product", 1.4},
+                                                    {"query_to_product", 1.05}};
+  for (const auto& [task, factor] : factors) {
+    const double ours = metrics[task]["mrr"].get<double>(), bar = untrained_metrics[task]["mrr"].get<double>();
+    std::printf("  %-18s MRR trained %.3f untrained %.3f (x%.2f, required x%.2f)\n", task, ours, bar, ours / bar, factor);
+    BOOST_CHECK_MESSAGE(ours >= factor * bar, task << " MRR " << ours << " < " << factor << "x the untrained " << bar);
+  }
+  // Centroid categorization on frozen embeddings: above chance (0.1), but pre-training does not
+  // yet beat the untrained model's random features here (0.25 against 0.37, measured).
+  BOOST_CHECK_GT(metrics["fashion_mnist_categorization"]["accuracy"].get<double>(), 0.15);
 
   // Fine-tuning a head for subcategories: its loss falls from the centroid start, and the head
   // scores far above chance (99 classes) on products it never saw.
