@@ -92,7 +92,7 @@ grep -qa '"image_encoder.patch_embed.weight"' "$run/model.safetensors" || fail "
 echo "== import Hugging Face ViT and BERT files (the tiny preset's sizes) and train from them"
 /usr/bin/python3 tests/model/pretrained_reference.py "$run" 40
 { printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n'; for w in a b c d e f g h i j k l m n o p q r s t u v w x y z; do echo $w; done
-  for w in an the on to ##s ##ed ##ing ##e sm; do echo $w; done; } > "$run/vocab.txt"
+  for w in an the on to '##s' '##ed' '##ing' '##e' sm; do echo "$w"; done; } > "$run/vocab.txt"
 bert=(--set model.text.norm=post --set data.tokenizer=wordpiece --set data.vocab="$run/vocab.txt" --set model.text.max_length=15)
 "$app" import "${tiny[@]}" "${bert[@]}" --image "$run/vit.safetensors" --text "$run/bert.safetensors" \
   --out "$run/imported.safetensors" 2> "$run/import.err" || { cat "$run/import.err"; fail "import"; }

@@ -277,6 +277,15 @@ inline std::map<std::string, torch::Tensor> named_tensors(const torch::nn::Modul
   return out;
 }
 
+namespace detail {
+/// Says which tensors of a public checkpoint were not loaded (poolers, classifiers, MLM heads).
+inline void note_left_out(const std::filesystem::path& path, const std::vector<std::string>& ignored) {
+  if (!ignored.empty())
+    std::fprintf(stderr, "note: %s: %zu tensors with no counterpart here were left out (%s, ...)\n", path.c_str(),
+                 ignored.size(), ignored.front().c_str());
+}
+}  // namespace detail
+
 /// Loads the image encoder from `path` (Hugging Face ViT names, or "image_encoder.*").
 template <class ImageEncoder>
 void load_image_encoder(ImageEncoder& encoder, const ImageEncoderConfig& config, const std::filesystem::path& path) {
@@ -289,9 +298,7 @@ void load_image_encoder(ImageEncoder& encoder, const ImageEncoderConfig& config,
   } else {
     throw Error(Location{path.string(), 0, "model.image.init"}, "holds BERT (text) weights, not an image encoder's");
   }
-  if (!ignored.empty())
-    std::fprintf(stderr, "note: %s: %zu tensors with no counterpart here were left out (%s, ...)\n",
-                 path.c_str(), ignored.size(), ignored.front().c_str());
+  detail::note_left_out(path, ignored);
 }
 
 /// Loads the text encoder from `path` (Hugging Face BERT names, or "text_encoder.*"). `cls_id`
@@ -308,9 +315,7 @@ void load_text_encoder(TextEncoder& encoder, const TextEncoderConfig& config, st
   } else {
     throw Error(Location{path.string(), 0, "model.text.init"}, "holds ViT (image) weights, not a text encoder's");
   }
-  if (!ignored.empty())
-    std::fprintf(stderr, "note: %s: %zu tensors with no counterpart here were left out (%s, ...)\n",
-                 path.c_str(), ignored.size(), ignored.front().c_str());
+  detail::note_left_out(path, ignored);
 }
 
 /// The tokenizer's [CLS] id (a WordPiece vocabulary's), or -1: what BERT's CLS embedding is.
