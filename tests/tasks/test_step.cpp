@@ -107,6 +107,13 @@ BOOST_AUTO_TEST_CASE(separate_views_encode_the_unmasked_inputs_once_more) {
   for (const auto& [name, value] : result.image_text.losses) BOOST_TEST(std::isfinite(value), name);
 }
 
+BOOST_AUTO_TEST_CASE(separate_views_without_masking_are_an_error) {
+  auto config = tiny_config();
+  config.train.views = "separate";
+  BOOST_CHECK_EXCEPTION(Fixture<cmm::TaskList<tk::ITC<>>>{config}, cmm::Error,
+                        [](const cmm::Error& e) { return e.where().field == "train.views"; });
+}
+
 // ITC reads the unmasked view: next to MLM and MIM its loss is what it is alone, on the same
 // weights and batch; with one shared masked view it is not.
 BOOST_AUTO_TEST_CASE(itc_sees_the_unmasked_view) {
@@ -119,7 +126,7 @@ BOOST_AUTO_TEST_CASE(itc_sees_the_unmasked_view) {
     Fixture<Tasks> f(config);
     return f.step.run(&a, nullptr, nullptr, f.optimizer, 0).image_text.losses.at("itc");
   };
-  const double alone = itc_loss(cmm::TaskList<tk::ITC<>>{}, "separate");
+  const double alone = itc_loss(cmm::TaskList<tk::ITC<>>{}, "shared");  // nothing masked: one view
   const double separate = itc_loss(Masking{}, "separate"), shared = itc_loss(Masking{}, "shared");
   BOOST_TEST(separate == alone, boost::test_tools::tolerance(1e-6));
   BOOST_TEST(std::abs(shared - alone) > 1e-4, "shared " << shared << " alone " << alone);

@@ -334,6 +334,13 @@ class Step {
         ratio = r, first = T::name();
       }
     });
+    // "separate" re-encodes the unmasked inputs for ITC and ITM: without a task that masks
+    // and one that reads them, the key would do nothing.
+    const auto a = union_needs(Pass::image_text);
+    if (config_.train.views == "separate" &&
+        !(a && (a->mask_text || a->mask_image) && (a->embeddings || a->clean_fusion)))
+      throw Error(Location{"", 0, "train.views"},
+                  "\"separate\" does nothing in this recipe: it needs a masking task (MLM, MIM) and ITC or ITM in pass A");
   }
 
   // MLM's random replacements come from the regular tokens: above the special ids when the
