@@ -77,7 +77,7 @@ BOOST_AUTO_TEST_CASE(tiny_recipe_pretrain_finetune_evaluate) {
   // The bar is the same model untrained (the run's seed, as evaluate's reference row). After
   // 80 tiny steps the image side is far past it (x5.3 image to product, x3.2 image to text,
   // measured on this seed); the text side much less (x1.1 query to product, x1.7 post to
-  // product, x2.4 text to image): learning from the multilingual queries is issue 13's open
+  // product, x2.4 text to image): learning from the multilingual queries is the open
   // gap. Each factor below is what the task reaches now, rounded down, so a regression fails.
   torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
   cmm::DefaultModel untrained(config.model);
