@@ -88,6 +88,9 @@ grep -qa '"image_encoder.patch_embed.weight"' "$run/model.safetensors" || fail "
 "$app" pretrain "${tiny[@]}" --set train.steps=2 --set model.image.init="$run/model.safetensors" \
   --set model.text.init="$run/model.safetensors" --out "$run/from-export" 2> "$run/from-export.err" ||
   { cat "$run/from-export.err"; fail "pretrain from an exported model"; }
+"$app" export --checkpoint "$run/ft/checkpoints/last.pt" --out "$run/ft.safetensors"
+grep -qa '"finetune_head.weight"' "$run/ft.safetensors" && grep -qa 'commercemm.finetune_labels' "$run/ft.safetensors" ||
+  fail "export of a fine-tuned checkpoint lacks its head and classes"
 
 echo "== import Hugging Face ViT and BERT files (the tiny preset's sizes) and train from them"
 /usr/bin/python3 tests/model/pretrained_reference.py "$run" 40

@@ -58,11 +58,13 @@ BOOST_AUTO_TEST_CASE(tiny_recipe_pretrain_finetune_evaluate) {
   const auto tasks = bench.task_names();
   auto model = trainer.model();
   model->eval();
-  const auto embed = [&](const cmm::Batch& b) {
-    torch::NoGradGuard no_grad;
-    return model->embed(b);
+  const auto embedder = [](auto& m) {
+    return [&m](const cmm::Batch& b) {
+      torch::NoGradGuard no_grad;
+      return m->embed(b);
+    };
   };
-  const auto sets = cmm::eval::embed_benchmark(bench, tokenizer, config, embed, tasks, true);
+  const auto sets = cmm::eval::embed_benchmark(bench, tokenizer, config, embedder(model), tasks, true);
   const auto metrics = cmm::eval::score_tasks(sets, tasks, {});
   BOOST_TEST_MESSAGE("pre-trained: " << metrics.dump());
   for (const auto& t : bench.tasks) {
@@ -82,14 +84,8 @@ BOOST_AUTO_TEST_CASE(tiny_recipe_pretrain_finetune_evaluate) {
   torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
   cmm::DefaultModel untrained(config.model);
   untrained->eval();
-  const auto untrained_metrics = cmm::eval::score_tasks(
-      cmm::eval::embed_benchmark(bench, tokenizer, config,
-                                 [&](const cmm::Batch& b) {
-                                   torch::NoGradGuard no_grad;
-                                   return untrained->embed(b);
-                                 },
-                                 tasks, true),
-      tasks, {});
+  const auto untrained_metrics =
+      cmm::eval::score_tasks(cmm::eval::embed_benchmark(bench, tokenizer, config, embedder(untrained), tasks, false), tasks, {});
   BOOST_TEST_MESSAGE("untrained: " << untrained_metrics.dump());
   const std::pair<const char*, double> factors[] = {{"image_to_product", 4.0}, {"image_to_text", 2.5},
                                                     {"text_to_image", 1.8},    {"post_to_product", 1.4},
@@ -113,7 +109,7 @@ BOOST_AUTO_TEST_CASE(tiny_recipe_pretrain_finetune_evaluate) {
   BOOST_REQUIRE_GE(curve.size(), 2u);
   BOOST_CHECK_LT(curve.back()["loss"][task.name].get<double>(), curve.front()["loss"][task.name].get<double>());
   const auto tuned = cmm::eval::score_tasks(
-      cmm::eval::embed_benchmark(bench, tokenizer, config, embed, {task.name}, false), {task.name}, {}, &*head);
+      cmm::eval::embed_benchmark(bench, tokenizer, config, embedder(model), {task.name}, false), {task.name}, {}, &*head);
   BOOST_TEST_MESSAGE("fine-tuned: " << tuned.dump());
   BOOST_CHECK_EQUAL(tuned[task.name]["scored_by"].get<std::string>(), "finetuned_head");
   BOOST_CHECK_GT(tuned[task.name]["accuracy"].get<double>(), 5.0 / 99.0);

@@ -2,14 +2,19 @@
 
 #include <filesystem>
 #include <string>
+#include <tuple>
 
 #include <torch/serialize.h>
 #include <torch/types.h>
 
 #include <commercemm/components.hpp>
+#include <commercemm/encoders/conv_net.hpp>
 
 namespace cmm = commercemm;
 using Model = cmm::DefaultModel;
+// Every image encoder the library ships, in the same model.
+using ModelsOfEveryImageEncoder =
+    std::tuple<Model, cmm::Model<cmm::encoders::ConvNet, cmm::encoders::TextTransformer, cmm::fusion::MergedAttention>>;
 
 namespace {
 cmm::Batch make_batch(const cmm::ModelConfig& c, std::int64_t b, std::int64_t l, std::uint64_t seed) {
@@ -26,12 +31,12 @@ cmm::ModelConfig tiny() { return cmm::presets::model("tiny"); }
 
 BOOST_AUTO_TEST_SUITE(model)
 
-BOOST_AUTO_TEST_CASE(shapes_for_every_preset) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(shapes_for_every_preset, AnyModel, ModelsOfEveryImageEncoder) {
   for (const char* name : {"tiny", "small", "base"}) {
     BOOST_TEST_CONTEXT("preset " << name) {
       const auto c = cmm::presets::model(name);
       torch::manual_seed(0);
-      Model model(c);
+      AnyModel model(c);
       model->eval();
       torch::NoGradGuard no_grad;
       const std::int64_t b = 2, l = 7;

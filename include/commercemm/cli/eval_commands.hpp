@@ -5,13 +5,14 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <torch/nn/modules/linear.h>
 
 #include <commercemm/cli/common.hpp>
+#include <commercemm/cli/loaded_model.hpp>
 #include <commercemm/cli/plot.hpp>
 #include <commercemm/cli/report.hpp>
 #include <commercemm/eval/downstream.hpp>
@@ -21,28 +22,6 @@
 namespace commercemm::cli {
 
 namespace fs = std::filesystem;
-
-/// A checkpoint's model (and fine-tuned head, if it has one), ready for inference.
-template <class Model> struct LoadedModel {
-  Model model{nullptr};
-  std::optional<eval::FinetunedHead> head;
-};
-
-template <class Model> LoadedModel<Model> load_model(const train::Checkpoint& checkpoint, const Config& config) {
-  LoadedModel<Model> out;
-  out.model = Model(config.model);
-  checkpoint.load("model", *out.model);
-  out.model->eval();
-  const auto& extra = checkpoint.state().extra;
-  if (checkpoint.state().kind == "finetune" && extra.contains("labels")) {
-    out.head.emplace();
-    out.head->task = extra.at("task").get<std::string>();
-    out.head->labels = eval::LabelSet(extra.at("labels").get<std::vector<std::string>>());
-    out.head->linear = torch::nn::Linear(config.model.embed_dim, out.head->labels.size());
-    checkpoint.load("finetune", *out.head->linear);
-  }
-  return out;
-}
 
 /// Scores the tasks with a multimodal side at every fusion split (fusion_sweep.jsonl): quality
 /// against the model time per catalog item. `sets` (at the evaluated split) lends the

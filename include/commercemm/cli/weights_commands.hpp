@@ -2,7 +2,8 @@
 // The `import` and `export` subcommands of cmm::cli::main<Recipe>: safetensors in and out.
 //   import: Hugging Face ViT / BERT files -> the config's encoders, written under this
 //           library's names (a file model.image.init and model.text.init then read directly)
-//   export: a checkpoint's whole model -> one safetensors file (config in its metadata)
+//   export: a checkpoint's whole model (and fine-tuned head) -> one safetensors file (config
+//           in its metadata)
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -12,11 +13,19 @@
 #include <CLI/CLI.hpp>
 
 #include <commercemm/cli/common.hpp>
+#include <commercemm/cli/loaded_model.hpp>
 #include <commercemm/core/version.hpp>
 #include <commercemm/train/pretrained.hpp>
 #include <commercemm/train/trainer.hpp>
 
 namespace commercemm::cli {
+
+namespace detail {
+/// What every file these commands write says of itself: the format, the writer and the model.
+inline std::map<std::string, std::string> weights_metadata(const ModelConfig& model) {
+  return {{"format", "commercemm"}, {"commercemm.version", version}, {"commercemm.model", to_json(model).dump()}};
+}
+}  // namespace detail
 
 template <class Recipe> void add_import_command(CLI::App& app) {
   using Model = typename Recipe::Model;
@@ -47,20 +56,15 @@ template <class Recipe> void add_import_command(CLI::App& app) {
     }
     validate(config);
     Model model(config.model);
-    std::map<std::string, std::string> metadata{{"format", "commercemm"}, {"commercemm.version", version},
-                                                {"commercemm.model", to_json(config.model).dump()}};
+    train::load_pretrained_encoders(model, config.model, tokenizer ? train::cls_id_of(*tokenizer) : -1);
+    auto metadata = detail::weights_metadata(config.model);
     std::map<std::string, torch::Tensor> tensors;
-    if (!config.model.image.init.empty()) {
-      train::load_image_encoder(model->image_encoder(), config.model.image, config.model.image.init);
-      for (auto& [name, t] : train::named_tensors(*model->image_encoder())) tensors["image_encoder." + name] = t;
-      metadata["commercemm.image_from"] = config.model.image.init;
-    }
-    if (!config.model.text.init.empty()) {
-      train::load_text_encoder(model->text_encoder(), config.model.text, train::cls_id_of(*tokenizer),
-                               config.model.text.init);
-      for (auto& [name, t] : train::named_tensors(*model->text_encoder())) tensors["text_encoder." + name] = t;
-      metadata["commercemm.text_from"] = config.model.text.init;
-    }
+    const auto collect = [&](const torch::nn::Module& encoder, const std::string& prefix, const std::string& from) {
+      for (auto& [name, t] : train::named_tensors(encoder)) tensors[prefix + "." + name] = t;
+      metadata["commercemm." + prefix + "_from"] = from;
+    };
+    if (!config.model.image.init.empty()) collect(*model->image_encoder(), "image_encoder", config.model.image.init);
+    if (!config.model.text.init.empty()) collect(*model->text_encoder(), "text_encoder", config.model.text.init);
     train::write_safetensors(common->out, tensors, metadata);
     std::printf("wrote %zu tensors to %s (set model.image.init / model.text.init to it)\n", tensors.size(),
                 common->out.c_str());
@@ -76,12 +80,16 @@ template <class Recipe> void add_export_command(CLI::App& app) {
   cmd->add_option("--out", *out, "Output file")->capture_default_str();
   cmd->callback([checkpoint_file, out] {
     const train::Checkpoint checkpoint(*checkpoint_file);
-    Model model(checkpoint.config().model);
-    checkpoint.load("model", *model);
-    const auto tensors = train::named_tensors(*model);
-    train::write_safetensors(*out, tensors, {{"format", "commercemm"}, {"commercemm.version", version},
-                                             {"commercemm.model", to_json(checkpoint.config().model).dump()},
-                                             {"commercemm.checkpoint", *checkpoint_file}});
+    const auto loaded = load_model<Model>(checkpoint, checkpoint.config());
+    auto tensors = train::named_tensors(*loaded.model);
+    auto metadata = detail::weights_metadata(checkpoint.config().model);
+    metadata["commercemm.checkpoint"] = *checkpoint_file;
+    if (loaded.head) {  // a fine-tuned classifier travels with its classes
+      for (auto& [name, t] : train::named_tensors(*loaded.head->linear)) tensors["finetune_head." + name] = t;
+      metadata["commercemm.finetune_task"] = loaded.head->task;
+      metadata["commercemm.finetune_labels"] = nlohmann::json(loaded.head->labels.names()).dump();
+    }
+    train::write_safetensors(*out, tensors, metadata);
     std::printf("wrote %zu tensors to %s\n", tensors.size(), out->c_str());
   });
 }

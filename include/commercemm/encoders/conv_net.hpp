@@ -95,24 +95,24 @@ class ConvNetImpl : public torch::nn::Cloneable<ConvNetImpl> {
       throw Error(Location{"", 0, "model.image.patch_size"},
                   "encoders::ConvNet halves the resolution per stage: the patch size must be a power of 2 "
                   "(at least 2), got " + std::to_string(p));
-    stages_ = 0;
-    while ((std::int64_t{1} << stages_) < p) ++stages_;
+    std::int64_t num_stages = 0;  // one per halving of the resolution: 2^num_stages = p
+    while ((std::int64_t{1} << num_stages) < p) ++num_stages;
     const auto channels = [&](std::int64_t stage) {  // the last stage has `width`
-      return std::max<std::int64_t>(16, config_.width >> (stages_ - 1 - stage));
+      return std::max<std::int64_t>(16, config_.width >> (num_stages - 1 - stage));
     };
     stem = register_module("stem", detail::conv3x3(3, std::max<std::int64_t>(16, channels(0) / 2)));
     stem_norm = register_module("stem_norm", detail::group_norm(stem->options.out_channels()));
     stages = register_module("stages", torch::nn::ModuleList());
     std::int64_t in = stem->options.out_channels();
-    for (std::int64_t s = 0; s < stages_; ++s) {
+    for (std::int64_t s = 0; s < num_stages; ++s) {
       torch::nn::Sequential stage;
       const auto out = channels(s);
       stage->push_back(detail::conv3x3(in, out, 2));
       stage->push_back(detail::group_norm(out));
       stage->push_back(torch::nn::Functional([](const torch::Tensor& t) { return torch::relu(t); }));
       // layers blocks in all, the remainder to the last stages (where the tokens are made).
-      const std::int64_t extra = s >= stages_ - config_.layers % stages_ ? 1 : 0;
-      const auto blocks = std::max<std::int64_t>(1, config_.layers / stages_ + extra);
+      const std::int64_t extra = s >= num_stages - config_.layers % num_stages ? 1 : 0;
+      const auto blocks = std::max<std::int64_t>(1, config_.layers / num_stages + extra);
       for (std::int64_t b = 0; b < blocks; ++b) stage->push_back(ResidualBlock(out));
       stages->push_back(stage);
       in = out;
@@ -130,10 +130,8 @@ class ConvNetImpl : public torch::nn::Cloneable<ConvNetImpl> {
   /// images [B, 3, S, S] float, patch_mask [B, N] bool (true = masked) or undefined
   ///   -> TokenSequence{[B, 1 + N, W], undefined valid}
   TokenSequence forward(const torch::Tensor& images, const torch::Tensor& patch_mask = {}) {
+    check_image_shape(images, config_);
     const auto s = config_.image_size, p = config_.patch_size;
-    if (images.dim() != 4 || images.size(1) != 3 || images.size(2) != s || images.size(3) != s)
-      throw Error(Location{"", 0, "images"}, "expected [B, 3, " + std::to_string(s) + ", " + std::to_string(s) +
-                                                 "] (model.image.image_size), got " + shape_string(images));
     auto x = images;
     if (patch_mask.defined()) {
       const auto side = s / p;
@@ -160,7 +158,6 @@ class ConvNetImpl : public torch::nn::Cloneable<ConvNetImpl> {
 
  private:
   ImageEncoderConfig config_;
-  std::int64_t stages_ = 0;
 };
 TORCH_MODULE(ConvNet);
 

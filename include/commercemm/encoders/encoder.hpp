@@ -9,6 +9,7 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include <commercemm/core/error.hpp>
 #include <commercemm/core/model_config.hpp>
 
 namespace commercemm {
@@ -19,6 +20,15 @@ inline std::string shape_string(const torch::Tensor& t) {
   std::string out = "[";
   for (std::int64_t i = 0; i < t.dim(); ++i) out += (i ? ", " : "") + std::to_string(t.size(i));
   return out + "]";
+}
+
+/// Image encoders take [B, 3, S, S] with S = model.image.image_size; anything else is an error
+/// that names the shape it got.
+inline void check_image_shape(const torch::Tensor& images, const ImageEncoderConfig& config) {
+  const auto s = config.image_size;
+  if (images.dim() != 4 || images.size(1) != 3 || images.size(2) != s || images.size(3) != s)
+    throw Error(Location{"", 0, "images"}, "expected [B, 3, " + std::to_string(s) + ", " + std::to_string(s) +
+                                               "] (model.image.image_size), got " + shape_string(images));
 }
 
 /// The token-level output of an encoder or of the fusion stack.

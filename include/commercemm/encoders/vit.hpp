@@ -36,11 +36,7 @@ class ViTImpl : public torch::nn::Cloneable<ViTImpl> {
   /// images [B, 3, S, S] float, patch_mask [B, N] bool (true = masked) or undefined
   ///   -> TokenSequence{[B, 1 + N, W], undefined valid}
   TokenSequence forward(const torch::Tensor& images, const torch::Tensor& patch_mask = {}) {
-    const auto s = config_.image_size;
-    if (images.dim() != 4 || images.size(1) != 3 || images.size(2) != s || images.size(3) != s)
-      throw Error(Location{"", 0, "images"}, "expected [B, 3, " + std::to_string(s) + ", " +
-                                                 std::to_string(s) + "] (model.image.image_size), got " +
-                                                 shape_string(images));
+    check_image_shape(images, config_);
     auto x = patch_embed(images).flatten(2).transpose(1, 2);  // [B, N, W]
     if (patch_mask.defined()) {
       auto m = patch_mask.to(torch::kBool).unsqueeze(-1);

@@ -81,8 +81,9 @@ struct Needs {
 };
 
 /// Extra rows for pass A's single fusion call: row i fuses the unmasked text of global batch
-/// row text_rows[i] with the unmasked image of global batch row image_rows[i]. Global rows index every
-/// rank's rows in rank order (dist::gather_rows); in a single process, the batch's own rows.
+/// row text_rows[i] with the unmasked image of global batch row image_rows[i]. Global rows
+/// index every rank's rows in rank order (dist::gather_rows); in a single process, the
+/// batch's own rows.
 struct FusionRequest {
   torch::Tensor text_rows;   ///< [R] int64
   torch::Tensor image_rows;  ///< [R] int64

@@ -20,6 +20,7 @@
 #include <commercemm/core/error.hpp>
 #include <commercemm/core/model_config.hpp>
 #include <commercemm/data/tokenizers/wordpiece.hpp>
+#include <commercemm/encoders/encoder.hpp>
 #include <commercemm/train/safetensors.hpp>
 
 namespace commercemm::train {
@@ -36,12 +37,6 @@ using MappedTensors = std::map<std::string, MappedTensor>;
 
 namespace detail {
 
-inline std::string shape_of(const torch::Tensor& t) {
-  std::string s = "[";
-  for (std::int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
-
 /// Hands out a file's tensors by their names (with or without the model-class prefix such as
 /// "vit." or "bert.") and, at the end, refuses any it did not hand out, except the parts of the
 /// public checkpoints that have no counterpart here (poolers, classifier and MLM heads).
@@ -50,18 +45,18 @@ class NameTaker {
   NameTaker(const Safetensors& file, std::string path, std::string prefix, std::vector<std::string> ignorable)
       : file_(file), path_(std::move(path)), prefix_(std::move(prefix)), ignorable_(std::move(ignorable)) {}
 
-  bool has(const std::string& name) const { return find(name) != nullptr; }
+  bool has(const std::string& name) const { return find(name) != file_.tensors.end(); }
 
   /// The tensor `name`: it must exist and be floating point.
   torch::Tensor take(const std::string& name) {
-    const auto* found = find(name);
-    if (!found) throw Error(Location{path_, 0, name}, "missing from the file");
-    const std::string full = file_.tensors.count(name) ? name : prefix_ + name;
-    if (!torch::isFloatingType(found->scalar_type()))
-      throw Error(Location{path_, 0, full}, std::string("has dtype ") + c10::toString(found->scalar_type()) +
+    const auto found = find(name);
+    if (found == file_.tensors.end()) throw Error(Location{path_, 0, name}, "missing from the file");
+    const auto& [full, tensor] = *found;
+    if (!torch::isFloatingType(tensor.scalar_type()))
+      throw Error(Location{path_, 0, full}, std::string("has dtype ") + c10::toString(tensor.scalar_type()) +
                                                 ", a weight must be floating point (F32, F16, BF16 or F64)");
     taken_.insert(full);
-    return found->to(torch::kFloat32);
+    return tensor.to(torch::kFloat32);
   }
 
   /// Throws for a name nobody took that is not one of the known extras; returns those extras.
@@ -73,18 +68,17 @@ class NameTaker {
       bool known = false;
       for (const auto& p : ignorable_) known = known || bare.rfind(p, 0) == 0 || name.rfind(p, 0) == 0;
       if (!known)
-        throw Error(Location{path_, 0, name}, "has no counterpart in the model (more layers in the file than "
-                                              "the config's, or not a checkpoint of this kind?)");
+        throw Error(Location{path_, 0, name}, "has no counterpart in the model (not a checkpoint of this kind?)");
       ignored.push_back(name);
     }
     return ignored;
   }
 
  private:
-  const torch::Tensor* find(const std::string& name) const {
-    if (auto it = file_.tensors.find(name); it != file_.tensors.end()) return &it->second;
-    if (auto it = file_.tensors.find(prefix_ + name); it != file_.tensors.end()) return &it->second;
-    return nullptr;
+  /// `name` as it is, else under the prefix.
+  std::map<std::string, torch::Tensor>::const_iterator find(const std::string& name) const {
+    const auto it = file_.tensors.find(name);
+    return it != file_.tensors.end() ? it : file_.tensors.find(prefix_ + name);
   }
 
   const Safetensors& file_;
@@ -126,15 +120,17 @@ inline void map_attention(NameTaker& file, MappedTensors& out, const std::string
   }
 }
 
-inline void map_linear(NameTaker& file, MappedTensors& out, const std::string& from, const std::string& to) {
-  for (const char* part : {"weight", "bias"}) out[to + "." + part] = {file.take(from + "." + part), from + "." + part};
+/// from.{weight, bias} (or the names given) -> to.weight, to.bias.
+inline void map_linear(NameTaker& file, MappedTensors& out, const std::string& from, const std::string& to,
+                       const std::string& weight = "weight", const std::string& bias = "bias") {
+  out[to + ".weight"] = {file.take(from + "." + weight), from + "." + weight};
+  out[to + ".bias"] = {file.take(from + "." + bias), from + "." + bias};
 }
 
 /// LayerNorm, under the current names (weight, bias) or the original BERT's (gamma, beta).
 inline void map_norm(NameTaker& file, MappedTensors& out, const std::string& from, const std::string& to) {
   const bool old = !file.has(from + ".weight") && file.has(from + ".gamma");
-  out[to + ".weight"] = {file.take(from + (old ? ".gamma" : ".weight")), from + (old ? ".gamma" : ".weight")};
-  out[to + ".bias"] = {file.take(from + (old ? ".beta" : ".bias")), from + (old ? ".beta" : ".bias")};
+  map_linear(file, out, from, to, old ? "gamma" : "weight", old ? "beta" : "bias");
 }
 
 }  // namespace detail
@@ -157,7 +153,7 @@ inline WeightNaming naming_of(const Safetensors& file) {
 inline MappedTensors vit_from_hugging_face(const Safetensors& file, const ImageEncoderConfig& config,
                                            const std::string& path, std::vector<std::string>* ignored = nullptr) {
   detail::require_layers(file, path, "encoder.layer.", config.layers, "model.image.layers");
-  detail::NameTaker names(file, path, "vit.", {"pooler.", "classifier.", "embeddings.position_ids"});
+  detail::NameTaker names(file, path, "vit.", {"pooler.", "classifier."});
   MappedTensors out;
   out["cls_token"] = {names.take("embeddings.cls_token"), "embeddings.cls_token"};
   out["positions"] = {names.take("embeddings.position_embeddings"), "embeddings.position_embeddings"};
@@ -195,7 +191,7 @@ inline MappedTensors bert_from_hugging_face(const Safetensors& file, const TextE
   const auto words = names.take("embeddings.word_embeddings.weight");
   if (words.dim() != 2 || words.size(0) != config.vocab_size)
     throw Error(Location{path, 0, "embeddings.word_embeddings.weight"},
-                "shape " + detail::shape_of(words) + ": the tokenizer's vocabulary has " +
+                "shape " + shape_string(words) + ": the tokenizer's vocabulary has " +
                     std::to_string(config.vocab_size) + " tokens (use the checkpoint's own vocab.txt)");
   if (cls_id < 0 || cls_id >= words.size(0))
     throw Error(Location{path, 0, "[CLS]"}, "the vocabulary has no [CLS] token for BERT's CLS embedding");
@@ -205,11 +201,11 @@ inline MappedTensors bert_from_hugging_face(const Safetensors& file, const TextE
   const auto types = names.take("embeddings.token_type_embeddings.weight");
   if (positions.dim() != 2 || positions.size(0) < config.max_length + 1)
     throw Error(Location{path, 0, "embeddings.position_embeddings.weight"},
-                "shape " + detail::shape_of(positions) + " has fewer than model.text.max_length + 1 = " +
+                "shape " + shape_string(positions) + " has fewer than model.text.max_length + 1 = " +
                     std::to_string(config.max_length + 1) + " positions (the CLS takes one)");
   if (types.dim() != 2 || types.size(0) < 1 || types.size(1) != positions.size(1))
     throw Error(Location{path, 0, "embeddings.token_type_embeddings.weight"},
-                "shape " + detail::shape_of(types) + " does not match the position embeddings'");
+                "shape " + shape_string(types) + " does not match the position embeddings'");
   out["positions"] = {(positions.narrow(0, 0, config.max_length + 1) + types[0]).unsqueeze(0),
                       "embeddings.position_embeddings.weight + embeddings.token_type_embeddings.weight[0]"};
   detail::map_norm(names, out, "embeddings.LayerNorm", "norm");
@@ -239,14 +235,20 @@ inline MappedTensors under_prefix(const Safetensors& file, const std::string& pr
   return out;
 }
 
+/// Every parameter and buffer of `module`, by name: what `export` writes.
+inline std::map<std::string, torch::Tensor> named_tensors(const torch::nn::Module& module) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : module.named_parameters()) out[p.key()] = p.value();
+  for (const auto& b : module.named_buffers()) out[b.key()] = b.value();
+  return out;
+}
+
 /// Copies `tensors` into `module`'s parameters and buffers. All are checked first (nothing is
 /// copied unless all fit): each of the module's tensors must be given, except those in
 /// `optional`; each given one must exist in the module, with its shape and a floating dtype.
 inline void load_tensors(torch::nn::Module& module, const MappedTensors& tensors, const std::string& path,
                          const std::set<std::string>& optional = {}) {
-  std::map<std::string, torch::Tensor> targets;
-  for (const auto& p : module.named_parameters()) targets[p.key()] = p.value();
-  for (const auto& b : module.named_buffers()) targets[b.key()] = b.value();
+  const auto targets = named_tensors(module);
   const auto origin = [](const std::string& ours, const MappedTensor& m) {
     return m.from == ours ? ours : ours + " (from " + m.from + ")";
   };
@@ -258,23 +260,15 @@ inline void load_tensors(torch::nn::Module& module, const MappedTensors& tensors
                                                              c10::toString(mapped.tensor.scalar_type()) +
                                                              ", the model's is floating point");
     if (mapped.tensor.sizes() != it->second.sizes())
-      throw Error(Location{path, 0, origin(name, mapped)}, "shape " + detail::shape_of(mapped.tensor) +
-                                                             " in the file, the model's is " + detail::shape_of(it->second) +
+      throw Error(Location{path, 0, origin(name, mapped)}, "shape " + shape_string(mapped.tensor) +
+                                                             " in the file, the model's is " + shape_string(it->second) +
                                                              " (do the config's sizes match the checkpoint's?)");
   }
   for (const auto& [name, target] : targets)
     if (!tensors.count(name) && !optional.count(name))
-      throw Error(Location{path, 0, name}, "missing from the file (shape " + detail::shape_of(target) + ")");
+      throw Error(Location{path, 0, name}, "missing from the file (shape " + shape_string(target) + ")");
   torch::NoGradGuard no_grad;
-  for (const auto& [name, mapped] : tensors) targets.at(name).copy_(mapped.tensor);
-}
-
-/// Every parameter and buffer of `module`, by name: what `export` writes.
-inline std::map<std::string, torch::Tensor> named_tensors(const torch::nn::Module& module) {
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& p : module.named_parameters()) out[p.key()] = p.value();
-  for (const auto& b : module.named_buffers()) out[b.key()] = b.value();
-  return out;
+  for (const auto& [name, mapped] : tensors) targets.at(name).detach().copy_(mapped.tensor);
 }
 
 namespace detail {
@@ -286,36 +280,47 @@ inline void note_left_out(const std::filesystem::path& path, const std::vector<s
 }
 }  // namespace detail
 
-/// Loads the image encoder from `path` (Hugging Face ViT names, or "image_encoder.*").
+/// Loads the image encoder from `file` (read from `path`): Hugging Face ViT names, or
+/// "image_encoder.*".
 template <class ImageEncoder>
-void load_image_encoder(ImageEncoder& encoder, const ImageEncoderConfig& config, const std::filesystem::path& path) {
-  const auto file = read_safetensors(path);
+void load_image_encoder(ImageEncoder& encoder, const ImageEncoderConfig& config, const Safetensors& file,
+                        const std::string& path) {
   std::vector<std::string> ignored;
-  if (naming_of(file) == WeightNaming::hugging_face_vit) {
-    load_tensors(*encoder, vit_from_hugging_face(file, config, path.string(), &ignored), path.string(), {"mask_token"});
-  } else if (naming_of(file) == WeightNaming::commercemm) {
-    load_tensors(*encoder, under_prefix(file, "image_encoder.", path.string()), path.string());
-  } else {
-    throw Error(Location{path.string(), 0, "model.image.init"}, "holds BERT (text) weights, not an image encoder's");
+  switch (naming_of(file)) {
+    case WeightNaming::hugging_face_vit:
+      load_tensors(*encoder, vit_from_hugging_face(file, config, path, &ignored), path, {"mask_token"});
+      break;
+    case WeightNaming::commercemm: load_tensors(*encoder, under_prefix(file, "image_encoder.", path), path); break;
+    case WeightNaming::hugging_face_bert:
+      throw Error(Location{path, 0, "model.image.init"}, "holds BERT (text) weights, not an image encoder's");
   }
   detail::note_left_out(path, ignored);
 }
+template <class ImageEncoder>
+void load_image_encoder(ImageEncoder& encoder, const ImageEncoderConfig& config, const std::filesystem::path& path) {
+  load_image_encoder(encoder, config, read_safetensors(path), path.string());
+}
 
-/// Loads the text encoder from `path` (Hugging Face BERT names, or "text_encoder.*"). `cls_id`
-/// is the tokenizer's [CLS] id (BERT only; -1 if it has none).
+/// Loads the text encoder from `file` (read from `path`): Hugging Face BERT names, or
+/// "text_encoder.*". `cls_id` is the tokenizer's [CLS] id (BERT only; -1 if it has none).
+template <class TextEncoder>
+void load_text_encoder(TextEncoder& encoder, const TextEncoderConfig& config, std::int64_t cls_id,
+                       const Safetensors& file, const std::string& path) {
+  std::vector<std::string> ignored;
+  switch (naming_of(file)) {
+    case WeightNaming::hugging_face_bert:
+      load_tensors(*encoder, bert_from_hugging_face(file, config, cls_id, path, &ignored), path);
+      break;
+    case WeightNaming::commercemm: load_tensors(*encoder, under_prefix(file, "text_encoder.", path), path); break;
+    case WeightNaming::hugging_face_vit:
+      throw Error(Location{path, 0, "model.text.init"}, "holds ViT (image) weights, not a text encoder's");
+  }
+  detail::note_left_out(path, ignored);
+}
 template <class TextEncoder>
 void load_text_encoder(TextEncoder& encoder, const TextEncoderConfig& config, std::int64_t cls_id,
                        const std::filesystem::path& path) {
-  const auto file = read_safetensors(path);
-  std::vector<std::string> ignored;
-  if (naming_of(file) == WeightNaming::hugging_face_bert) {
-    load_tensors(*encoder, bert_from_hugging_face(file, config, cls_id, path.string(), &ignored), path.string());
-  } else if (naming_of(file) == WeightNaming::commercemm) {
-    load_tensors(*encoder, under_prefix(file, "text_encoder.", path.string()), path.string());
-  } else {
-    throw Error(Location{path.string(), 0, "model.text.init"}, "holds ViT (image) weights, not a text encoder's");
-  }
-  detail::note_left_out(path, ignored);
+  load_text_encoder(encoder, config, cls_id, read_safetensors(path), path.string());
 }
 
 /// The tokenizer's [CLS] id (a WordPiece vocabulary's), or -1: what BERT's CLS embedding is.
@@ -324,12 +329,19 @@ inline std::int64_t cls_id_of(const data::Tokenizer& tokenizer) {
   return wordpiece ? wordpiece->token_to_id("[CLS]") : -1;
 }
 
-/// Starts `model`'s encoders from model.image.init and model.text.init, where set.
+/// Starts `model`'s encoders from model.image.init and model.text.init, where set (one file
+/// named by both is read once). `cls_id`: the tokenizer's [CLS] (cls_id_of), for BERT.
 template <class Model>
-void load_pretrained_encoders(Model& model, const ModelConfig& config, const data::Tokenizer& tokenizer) {
-  if (!config.image.init.empty()) load_image_encoder(model->image_encoder(), config.image, config.image.init);
-  if (!config.text.init.empty())
-    load_text_encoder(model->text_encoder(), config.text, cls_id_of(tokenizer), config.text.init);
+void load_pretrained_encoders(Model& model, const ModelConfig& config, std::int64_t cls_id) {
+  Safetensors file;
+  if (!config.image.init.empty()) {
+    file = read_safetensors(config.image.init);
+    load_image_encoder(model->image_encoder(), config.image, file, config.image.init);
+  }
+  if (!config.text.init.empty()) {
+    if (config.text.init != config.image.init) file = read_safetensors(config.text.init);
+    load_text_encoder(model->text_encoder(), config.text, cls_id, file, config.text.init);
+  }
 }
 
 }  // namespace commercemm::train

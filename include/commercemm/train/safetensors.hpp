@@ -58,9 +58,10 @@ inline Safetensors read_safetensors(const std::filesystem::path& file) {
   const auto layout = read_safetensors_layout(in, size, path);
   Safetensors out;
   out.metadata = layout.metadata;
+  // The layout left the stream at the data section, and its entries are in file order, back to
+  // back: one sequential read.
   for (const auto& e : layout.entries) {
     auto t = torch::empty(e.shape, torch::TensorOptions().dtype(detail::safetensors_scalar_type(e.dtype)));
-    in.seekg(static_cast<std::streamoff>(layout.data_start + e.begin));
     if (e.end > e.begin) in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(e.end - e.begin));
     if (!in) throw Error(Location{path, 0, e.name}, "cannot read its bytes");
     out.tensors.emplace(e.name, std::move(t));

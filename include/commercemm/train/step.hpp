@@ -390,41 +390,34 @@ class Step {
     const bool same = view.clean_text.tokens.is_same(view.text.tokens) && view.clean_image.tokens.is_same(view.image.tokens);
     const bool masked_rows = needs.fusion || (same && needs.clean_fusion), clean_rows = needs.clean_fusion && !same;
     if (!masked_rows && !clean_rows && requests.empty()) return;
-    if (requests.empty()) {  // this rank's rows only: no gather needed
-      if (!clean_rows) {
-        view.fused = model_->fuse(view.text, view.image, ctx.split);
-      } else if (!masked_rows) {
-        view.clean_fused = model_->fuse(view.clean_text, view.clean_image, ctx.split);
-      } else {
-        const auto b = view.batch->size();
-        const auto both = model_->fuse(detail::concat_rows(view.text, view.clean_text),
-                                       detail::concat_rows(view.image, view.clean_image), ctx.split);
-        view.fused = detail::slice(both, 0, b), view.clean_fused = detail::slice(both, b, b);
-      }
-      if (needs.clean_fusion && !clean_rows) view.clean_fused = view.fused;
-      return;
-    }
-    // Requested rows index the global batch: fuse from every rank's encoder outputs (this
-    // rank's own rows start at `offset`; in a single process the gather is the view itself).
-    // The unmasked view's rows follow the masked view's in one table.
-    const auto text = dist::gather_tokens(view.text), image = dist::gather_tokens(view.image);
-    const auto clean_text = same ? text : dist::gather_tokens(view.clean_text);
-    const auto clean_image = same ? image : dist::gather_tokens(view.clean_image);
-    const auto all_text = same ? text.all : detail::concat_rows(text.all, clean_text.all);
-    const auto all_image = same ? image.all : detail::concat_rows(image.all, clean_image.all);
-    const auto rows_of = [](const TokenSequence& s) { return s.defined() ? s.tokens.size(0) : std::int64_t{0}; };
-    const std::int64_t clean_text_base = same ? 0 : rows_of(text.all), clean_image_base = same ? 0 : rows_of(image.all);
     const auto b = view.batch->size();
-    const auto own = torch::arange(b, torch::TensorOptions(torch::kLong).device(view.text.tokens.device()));
-    std::vector<torch::Tensor> text_rows, image_rows;
-    if (masked_rows) text_rows.push_back(own + text.offset), image_rows.push_back(own + image.offset);
-    if (clean_rows)
-      text_rows.push_back(own + clean_text.offset + clean_text_base),
-          image_rows.push_back(own + clean_image.offset + clean_image_base);
-    for (const auto& [name, r] : requests)
-      text_rows.push_back(r.text_rows + clean_text_base), image_rows.push_back(r.image_rows + clean_image_base);
-    const auto fused = model_->fuse(detail::select_rows(all_text, torch::cat(text_rows)),
-                                    detail::select_rows(all_image, torch::cat(image_rows)), ctx.split);
+    TokenSequence text_in, image_in;
+    if (requests.empty()) {  // this rank's rows, whole: no gather and no row selection
+      const auto pick = [&](const TokenSequence& masked, const TokenSequence& clean) {
+        return masked_rows && clean_rows ? detail::concat_rows(masked, clean) : masked_rows ? masked : clean;
+      };
+      text_in = pick(view.text, view.clean_text), image_in = pick(view.image, view.clean_image);
+    } else {
+      // Requested rows index the global batch: fuse from every rank's encoder outputs (this
+      // rank's own rows start at `offset`; in a single process the gather is the view itself).
+      // The unmasked view's rows follow the masked view's in one table.
+      const auto text = dist::gather_tokens(view.text), image = dist::gather_tokens(view.image);
+      const auto clean_text = same ? text : dist::gather_tokens(view.clean_text);
+      const auto clean_image = same ? image : dist::gather_tokens(view.clean_image);
+      const auto rows_of = [](const TokenSequence& s) { return s.defined() ? s.tokens.size(0) : std::int64_t{0}; };
+      const std::int64_t clean_text_base = same ? 0 : rows_of(text.all), clean_image_base = same ? 0 : rows_of(image.all);
+      const auto own = torch::arange(b, torch::TensorOptions(torch::kLong).device(view.text.tokens.device()));
+      std::vector<torch::Tensor> text_rows, image_rows;
+      if (masked_rows) text_rows.push_back(own + text.offset), image_rows.push_back(own + image.offset);
+      if (clean_rows)
+        text_rows.push_back(own + clean_text.offset + clean_text_base),
+            image_rows.push_back(own + clean_image.offset + clean_image_base);
+      for (const auto& [name, r] : requests)
+        text_rows.push_back(r.text_rows + clean_text_base), image_rows.push_back(r.image_rows + clean_image_base);
+      text_in = detail::select_rows(same ? text.all : detail::concat_rows(text.all, clean_text.all), torch::cat(text_rows));
+      image_in = detail::select_rows(same ? image.all : detail::concat_rows(image.all, clean_image.all), torch::cat(image_rows));
+    }
+    const auto fused = model_->fuse(text_in, image_in, ctx.split);
     // Each view keeps its own text length (the gather padded it to every rank's longest).
     const auto own_length = [&](FusionOutput f) {
       auto& t = f.text;

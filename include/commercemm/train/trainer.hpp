@@ -121,7 +121,7 @@ class Trainer {
     apply_threads(config_.train.threads, config_.train.precision, comm ? dist::environment().local_world_size : 1);
     torch::manual_seed(static_cast<std::uint64_t>(config_.train.seed));
     Model model(config_.model);
-    if (pretrained) load_pretrained_encoders(model, config_.model, *tokenizer_);
+    if (pretrained) load_pretrained_encoders(model, config_.model, cls_id_of(*tokenizer_));
     model->to(device_);
     step_ = std::make_unique<Step<Recipe>>(model, config_, tokenizer_->special_tokens());
     config_ = step_->config();  // every task and schedule option resolved, for config.json and checkpoints

@@ -1,0 +1,37 @@
+#pragma once
+// A checkpoint's model, ready for inference: what `evaluate`, `embed` and `export` read.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/nn/modules/linear.h>
+
+#include <commercemm/core/config.hpp>
+#include <commercemm/eval/scoring.hpp>
+#include <commercemm/train/checkpoint.hpp>
+
+namespace commercemm::cli {
+
+/// The model (in eval mode) and, for a fine-tuning checkpoint, its classification head.
+template <class Model> struct LoadedModel {
+  Model model{nullptr};
+  std::optional<eval::FinetunedHead> head;
+};
+
+template <class Model> LoadedModel<Model> load_model(const train::Checkpoint& checkpoint, const Config& config) {
+  LoadedModel<Model> out;
+  out.model = Model(config.model);
+  checkpoint.load("model", *out.model);
+  out.model->eval();
+  const auto& extra = checkpoint.state().extra;
+  if (checkpoint.state().kind == "finetune" && extra.contains("labels")) {
+    out.head.emplace();
+    out.head->task = extra.at("task").get<std::string>();
+    out.head->labels = eval::LabelSet(extra.at("labels").get<std::vector<std::string>>());
+    out.head->linear = torch::nn::Linear(config.model.embed_dim, out.head->labels.size());
+    checkpoint.load("finetune", *out.head->linear);
+  }
+  return out;
+}
+
+}  // namespace commercemm::cli
