@@ -81,6 +81,8 @@ for f in image text multimodal; do
   head -c 6 "$run/emb/$f.npy" | grep -q "NUMPY" || fail "$f.npy is not an .npy file"
 done
 [ "$(wc -l < "$run/emb/ids.txt")" -eq "$(wc -l < data/emoji-commerce/sources-test.jsonl)" ] || fail "ids.txt has a line per item"
+"$app" embed --checkpoint "$checkpoint" --manifest data/emoji-commerce/sources-test.jsonl --index hnsw --out "$run/emb"
+[ "$(head -c 4 "$run/emb/multimodal.faiss")" = "IHNf" ] || fail "--index hnsw did not write a FAISS HNSW index"
 
 echo "== export a checkpoint's model; a new run starts its encoders from it"
 "$app" export --checkpoint "$checkpoint" --out "$run/model.safetensors"

@@ -7,8 +7,6 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include <boost/test/unit_test.hpp>
 
 #include <torch/types.h>
@@ -16,25 +14,14 @@
 #include <commercemm/core/error.hpp>
 #include <commercemm/eval/npy.hpp>
 
+#include "support.hpp"
+
 namespace fs = std::filesystem;
 using commercemm::Error;
 using commercemm::eval::read_npy;
 using commercemm::eval::write_npy;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("commercemm_npy_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
 
 std::string slurp(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -68,7 +55,7 @@ void expect_error_naming(const fs::path& file, const std::string& fragment, Body
 BOOST_AUTO_TEST_SUITE(npy)
 
 BOOST_AUTO_TEST_CASE(round_trip_is_exact_for_float_and_int64) {
-  TempDir dir;
+  TempDir dir("commercemm_npy");
   torch::manual_seed(3);
   const std::vector<std::vector<std::int64_t>> shapes = {{0, 3}, {5}, {4, 7}, {2, 3, 4}};
   for (const auto& shape : shapes) {
@@ -98,14 +85,14 @@ BOOST_AUTO_TEST_CASE(round_trip_is_exact_for_float_and_int64) {
 }
 
 BOOST_AUTO_TEST_CASE(other_dtypes_are_rejected) {
-  TempDir dir;
+  TempDir dir("commercemm_npy");
   const fs::path file = dir.path / "d.npy";
   expect_error_naming(file, "float32 and int64", [&] { write_npy(file, torch::zeros({2}, torch::kFloat64)); });
   BOOST_TEST(!fs::exists(file));
 }
 
 BOOST_AUTO_TEST_CASE(truncated_bad_magic_and_bad_header_name_the_file) {
-  TempDir dir;
+  TempDir dir("commercemm_npy");
   const fs::path file = dir.path / "cut.npy";
   write_npy(file, torch::ones({4, 7}));
   const std::string whole = slurp(file);
@@ -142,7 +129,7 @@ BOOST_AUTO_TEST_CASE(truncated_bad_magic_and_bad_header_name_the_file) {
 }
 
 BOOST_AUTO_TEST_CASE(version_2_headers_are_read) {
-  TempDir dir;
+  TempDir dir("commercemm_npy");
   const fs::path file = dir.path / "v2.npy";
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }";
   while ((12 + header.size() + 1) % 64 != 0) header += ' ';
@@ -164,7 +151,7 @@ BOOST_AUTO_TEST_CASE(numpy_reads_ours_and_we_read_numpys) {
     BOOST_WARN_MESSAGE(false, "skipped the numpy checks: /usr/bin/python3 cannot import numpy");
     return;
   }
-  TempDir dir;
+  TempDir dir("commercemm_npy");
   const fs::path ours = dir.path / "ours.npy";
   const torch::Tensor floats = torch::arange(24, torch::kFloat32).reshape({2, 3, 4}) * 0.5 - 3;
   write_npy(ours, floats);

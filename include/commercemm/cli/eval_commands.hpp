@@ -17,6 +17,7 @@
 #include <commercemm/cli/report.hpp>
 #include <commercemm/eval/downstream.hpp>
 #include <commercemm/eval/npy.hpp>
+#include <commercemm/eval/search.hpp>
 #include <commercemm/train/metrics_log.hpp>
 
 namespace commercemm::cli {
@@ -138,7 +139,11 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
   cmd->add_option("--checkpoint", *checkpoint_file, "Checkpoint")->required()->check(CLI::ExistingFile);
   cmd->add_option("--manifest", *manifest, "Items manifest (JSONL, docs/manifests.md)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--fusion-split", *split, "Fusion layers each modality runs alone (sets eval.fusion_split)");
-  cmd->callback([common, checkpoint_file, manifest, split] {
+  auto index_kind = std::make_shared<std::string>();
+  cmd->add_option("--index", *index_kind, "Also write multimodal.faiss, a FAISS index of the multimodal embeddings "
+                                          "to serve: exact, hnsw or ivf_pq (README: Benchmarks)")
+      ->check(CLI::IsMember({"exact", "hnsw", "ivf_pq"}));
+  cmd->callback([common, checkpoint_file, manifest, split, index_kind] {
     if (idle_rank("embed")) return;
     const train::Checkpoint checkpoint(*checkpoint_file);
     Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint, *common);
@@ -184,6 +189,12 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
       f.flush();
       if (!f) throw Error(Location{(out / "ids.txt").string(), 0, ""}, "cannot write");
     });
+    if (!index_kind->empty()) {  // row i is line i of ids.txt, as in the .npy files
+      eval::SearchOptions options;
+      options.kind = *eval::parse_search_kind(*index_kind);
+      eval::InnerProductIndex(torch::cat(multimodal), options).save(out / "multimodal.faiss");
+      std::printf("wrote %s (%s)\n", (out / "multimodal.faiss").c_str(), index_kind->c_str());
+    }
     std::printf("wrote %zu items x %lld dims to %s/{image,text,multimodal}.npy and ids.txt (%lld skipped for bad images)\n",
                 ids.size(), static_cast<long long>(config.model.embed_dim), out.c_str(),
                 static_cast<long long>(loader.stats().skipped));

@@ -86,7 +86,7 @@ struct FinetuneConfig {
 
 /// [eval]: how evaluate scores the downstream tasks.
 struct EvalConfig {
-  std::string search = "exact";        ///< "exact" (inner product) or "hnsw" for large catalogs
+  std::string search = "exact";        ///< "exact", or "hnsw" / "ivf_pq" for large catalogs (README: Benchmarks)
   std::int64_t batch_size = 128;       ///< embedding batch
   std::int64_t fusion_split = 0;       ///< fusion layers each modality runs alone (0 = all joint)
   std::int64_t fashion_mnist_train = 2000;  ///< Fashion-MNIST images for centroids / fine-tuning
@@ -190,8 +190,8 @@ inline void validate(const Config& c, const std::string& file = "") {
   detail::require(f.head_lr > 0, at, "finetune.head_lr", "must be positive");
   detail::require(f.warmup_steps >= 0, at, "finetune.warmup_steps", "must not be negative");
   const auto& e = c.eval;
-  detail::require(e.search == "exact" || e.search == "hnsw", at, "eval.search",
-                  "must be \"exact\" or \"hnsw\", got \"" + e.search + "\"");
+  detail::require(e.search == "exact" || e.search == "hnsw" || e.search == "ivf_pq", at, "eval.search",
+                  "must be \"exact\", \"hnsw\" or \"ivf_pq\", got \"" + e.search + "\"");
   detail::require(e.batch_size > 0, at, "eval.batch_size", "must be at least 1");
   detail::require(e.fusion_split >= 0 && e.fusion_split <= c.model.fusion.layers, at, "eval.fusion_split",
                   "must be in [0, model.fusion.layers = " + std::to_string(c.model.fusion.layers) + "]");
