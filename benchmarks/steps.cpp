@@ -7,6 +7,7 @@
 //   itc        TaskList<ITC<>>                                   pass A only
 //   pass_a5    MLM, MIM<KL>, MIM<FeatureRegression>, ITC, ITM<Hard>  pass A only
 //   all14      the five + OmniRetrieval<omni::All>                  pass A + pass B, one update
+//   albef_sizes  MLM, ITC, ITM<Hard> at the sizes of the TorchMultimodal ALBEF figure in the README
 //   all14_naive  14 single-task Steps on ONE shared model, run one after another on the same
 //              batches; each Step has its own AdamW over its own parameters (the shared model
 //              + that task's head), so one naive iteration is 14 forward/backward passes and
@@ -14,10 +15,15 @@
 // Pass A gets an image-text batch of B pairs, pass B a source batch and a target batch of B
 // each (sources mix text-only, image-only and text+image rows). Schedule: RandomFusionSplit.
 // Counters: samples/s = B image-text pairs per step over wall time; backward and updates =
-// backward passes and optimizer updates per step. Each case runs one untimed warm-up step.
+// backward passes and optimizer updates per step; GFLOP/step = the matrix products and
+// convolutions of one step (forward and backward, gemm_flops.hpp); gemm_share = their FLOP/s
+// in the timed steps over a 2048² matmul's at the same precision and threads. Each case runs
+// one untimed warm-up step.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <tuple>
 #include <utility>
@@ -27,6 +33,8 @@
 #include <torch/types.h>
 
 #include <commercemm/components.hpp>
+
+#include "gemm_flops.hpp"
 
 namespace cmm = commercemm;
 namespace tk = commercemm::tasks;
@@ -40,6 +48,8 @@ using PassA5 = cmm::TaskList<tk::MLM, tk::MIM<cmm::losses::KL>, tk::MIM<cmm::los
                              tk::ITM<cmm::negatives::Hard>>;
 using All14 = cmm::TaskList<tk::MLM, tk::MIM<cmm::losses::KL>, tk::MIM<cmm::losses::FeatureRegression>, tk::ITC<>,
                             tk::ITM<cmm::negatives::Hard>, tk::OmniRetrieval<tk::omni::All>>;
+// ALBEF's three pre-training tasks (its momentum distillation aside).
+using AlbefTasks = cmm::TaskList<tk::MLM, tk::ITC<>, tk::ITM<cmm::negatives::Hard>>;
 
 const cmm::data::SpecialTokens kSpecial{0, 1, 2};  // ids are drawn from [3, vocab)
 
@@ -85,6 +95,15 @@ struct Batches {
   cmm::Batch a, source, target;
 };
 
+// The large-GEMM throughput at `dtype` and the current torch threads, measured once.
+double peak(torch::ScalarType dtype) {
+  static std::map<std::pair<torch::ScalarType, int>, double> cache;
+  if (cache.empty()) cmm::bench::check_gemm_flop_counter();
+  const auto key = std::make_pair(dtype, at::get_num_threads());
+  if (!cache.count(key)) cache[key] = cmm::bench::gemm_peak_flops(dtype);
+  return cache[key];
+}
+
 torch::optim::AdamWOptions adamw(const cmm::Config& c) {
   return torch::optim::AdamWOptions(c.train.lr).weight_decay(c.train.weight_decay);
 }
@@ -108,12 +127,26 @@ void planned(benchmark::State& state, const cmm::Config& config, std::int64_t ba
   std::int64_t n = 0;
   step.run(&data.a, &data.source, &data.target, optimizer, n++);  // warm-up, untimed
   const auto before = step.counters();
+  const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     const auto r = step.run(&data.a, &data.source, &data.target, optimizer, n++);
     benchmark::DoNotOptimize(r.image_text.total + r.cross_pair.total);
   }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+                         static_cast<double>(state.iterations());
   report(state, batch, step.counters().backward - before.backward,
          step.counters().optimizer_steps - before.optimizer_steps);
+  // The GEMM work of one more step (counted untimed: the counter slows every op down), and
+  // what share of this machine's large-GEMM throughput the timed steps reached.
+  double flops = 0;
+  {
+    cmm::bench::GemmFlopCounter counter;
+    step.run(&data.a, &data.source, &data.target, optimizer, n++);
+    flops = counter.flops();
+  }
+  const auto dtype = config.train.precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+  state.counters["GFLOP/step"] = flops / 1e9;
+  state.counters["gemm_share"] = flops / seconds / peak(dtype);
 }
 
 // One single-task Step (and its own AdamW) per task, all on the same model holder.
@@ -178,6 +211,18 @@ void all14_precision(benchmark::State& s, const char* preset, std::int64_t b, co
   planned<All14>(s, config, b);
 }
 void all14_naive(benchmark::State& s, const char* preset, std::int64_t b) { naive<All14>(s, preset, b); }
+// ITC + ITM with hard negatives + MLM at the sizes of the README's TorchMultimodal ALBEF figure
+// (ViT 64 px / patch 8, width 256, 4 image + 4 text layers, 2 fusion layers, batch 64, BERT's
+// 30,522-token vocabulary for the MLM head; 40 text tokens). ALBEF also runs a momentum
+// model's forward for distillation, which this step does not: it does less work than ALBEF's.
+void albef_sizes(benchmark::State& s, const char* precision) {
+  auto config = make_config("small");
+  config.model.image.layers = config.model.text.layers = 4;
+  config.model.fusion.layers = 2;
+  config.model.text.vocab_size = 30522;
+  config.train.precision = precision;
+  planned<AlbefTasks>(s, config, 64);
+}
 }  // namespace
 
 #define STEP_BENCHMARKS(preset, batch, iterations)                                     \
@@ -200,5 +245,8 @@ PRECISION_BENCHMARK(small_fp32_1_thread, "fp32", 1);
 PRECISION_BENCHMARK(small_fp32_2_threads, "fp32", 2);
 PRECISION_BENCHMARK(small_bf16_1_thread, "bf16", 1);
 PRECISION_BENCHMARK(small_bf16_2_threads, "bf16", 2);
+
+BENCHMARK_CAPTURE(albef_sizes, fp32, "fp32")->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+BENCHMARK_CAPTURE(albef_sizes, bf16, "bf16")->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 
 BENCHMARK_MAIN();
