@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include <commercemm/cli/report.hpp>
 #include <commercemm/core/config_io.hpp>
 
 namespace cmm = commercemm;
@@ -25,6 +26,13 @@ std::string error_of(const std::string& toml) {
   }
   std::filesystem::remove(file);
   return "";
+}
+cmm::Config config_of(const std::string& toml) {
+  const auto file = std::filesystem::temp_directory_path() / ("commercemm-app-config-ok-" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(file) << toml;
+  auto config = cmm::load_config(file.string());
+  std::filesystem::remove(file);
+  return config;
 }
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 }  // namespace
@@ -63,6 +71,27 @@ BOOST_AUTO_TEST_CASE(wrong_types_and_ranges_name_the_key) {
   BOOST_CHECK_EQUAL(c.model.text.norm, "post");
   const auto norm = error_of("[model.text]\nnorm = \"middle\"\n");
   BOOST_CHECK_MESSAGE(contains(norm, "model.text.norm") && contains(norm, "middle"), norm);
+}
+
+// The search's knobs: read by the kind that uses them, an error with any other kind.
+BOOST_AUTO_TEST_CASE(search_knobs_reach_the_index_and_belong_to_their_kind) {
+  const auto knobs = config_of("[eval]\nsearch = \"ivf_pq\"\nnprobe = 8\npq_bytes = 32\nivf_lists = 50\n");
+  const auto options = cmm::cli::search_options(knobs);
+  BOOST_TEST((options.kind == cmm::eval::SearchOptions::Kind::ivf_pq));
+  BOOST_TEST(options.nprobe == 8);
+  BOOST_TEST(options.pq_bytes == 32);
+  BOOST_TEST(options.ivf_lists == 50);
+  BOOST_TEST(options.hnsw_m == cmm::eval::SearchOptions{}.hnsw_m);  // 0 keeps the default
+  const auto hnsw = cmm::cli::search_options(config_of("[eval]\nsearch = \"hnsw\"\nef_search = 300\n"));
+  BOOST_TEST(hnsw.ef_search == 300);
+  const auto unread = error_of("[eval]\nnprobe = 8\n");
+  BOOST_CHECK_MESSAGE(contains(unread, "eval.nprobe") && contains(unread, "only eval.search = \"ivf_pq\" reads it"), unread);
+  const auto wrong_kind = error_of("[eval]\nsearch = \"ivf_pq\"\nef_search = 64\n");
+  BOOST_CHECK_MESSAGE(contains(wrong_kind, "eval.ef_search") && contains(wrong_kind, "\"hnsw\""), wrong_kind);
+  const auto divide = error_of("[eval]\nsearch = \"ivf_pq\"\npq_bytes = 24\n");
+  BOOST_CHECK_MESSAGE(contains(divide, "eval.pq_bytes") && contains(divide, "model.embed_dim = 256"), divide);
+  cmm::Config c;
+  BOOST_CHECK_THROW(cmm::apply_override(c, "eval.nprobe=4"), cmm::Error);  // eval.search is "exact"
 }
 
 BOOST_AUTO_TEST_CASE(the_json_copy_in_a_checkpoint_reads_back_to_the_same_config) {

@@ -80,7 +80,7 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
   cmd->add_option("--data", o->data, "Benchmark directory written by `data emoji` (default: the checkpoint's data.dir)");
   cmd->add_option("--task", o->tasks, "Downstream task (repeatable; default: all)");
   cmd->add_option("--fusion-split", o->split, "Fusion layers each modality runs alone (sets eval.fusion_split)");
-  cmd->add_option("--search", o->search, "exact or hnsw (sets eval.search)");
+  cmd->add_option("--search", o->search, "exact, hnsw or ivf_pq (sets eval.search)");
   cmd->add_flag("--sweep-fusion-split", o->sweep,
                 "Also score the multimodal tasks at every fusion split (fusion_sweep.jsonl): quality against cost");
   cmd->add_flag("--no-reference", o->no_reference, "Skip the reference rows (untrained model, raw pixels, TF-IDF)");
@@ -190,8 +190,10 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
       if (!f) throw Error(Location{(out / "ids.txt").string(), 0, ""}, "cannot write");
     });
     if (!index_kind->empty()) {  // row i is line i of ids.txt, as in the .npy files
-      eval::SearchOptions options;
-      options.kind = *eval::parse_search_kind(*index_kind);
+      auto index_config = config;  // the index kind's knobs come from [eval], as evaluate's do
+      index_config.eval.search = *index_kind;
+      validate(index_config);
+      auto options = search_options(index_config);
       eval::InnerProductIndex(torch::cat(multimodal), options).save(out / "multimodal.faiss");
       std::printf("wrote %s (%s)\n", (out / "multimodal.faiss").c_str(), index_kind->c_str());
     }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <commercemm/eval/downstream.hpp>
+#include <commercemm/fusion/fusion.hpp>
 #include <commercemm/train/autocast.hpp>
 
 namespace commercemm::cli {
@@ -26,6 +27,10 @@ eval::EmbedFunction embed_function(Model& model, std::int64_t split, const std::
 inline eval::SearchOptions search_options(const Config& config) {
   eval::SearchOptions o;
   o.kind = *eval::parse_search_kind(config.eval.search);  // validate() admits only known kinds
+  const auto& e = config.eval;  // 0 keeps SearchOptions' default; validate() checked the rest
+  const auto set = [](int& option, std::int64_t value) { if (value > 0) option = static_cast<int>(value); };
+  set(o.hnsw_m, e.hnsw_m), set(o.ef_construction, e.ef_construction), set(o.ef_search, e.ef_search);
+  set(o.ivf_lists, e.ivf_lists), set(o.pq_bytes, e.pq_bytes), set(o.nprobe, e.nprobe);
   return o;
 }
 

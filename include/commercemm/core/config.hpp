@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <tuple>
 
 #include <commercemm/core/model_config.hpp>
 #include <commercemm/core/options.hpp>
@@ -87,6 +88,14 @@ struct FinetuneConfig {
 /// [eval]: how evaluate scores the downstream tasks.
 struct EvalConfig {
   std::string search = "exact";        ///< "exact", or "hnsw" / "ivf_pq" for large catalogs (README: Benchmarks)
+  // The search's own knobs (eval::SearchOptions); 0 = its default. Setting one that
+  // eval.search does not read is an error.
+  std::int64_t hnsw_m = 0;           ///< hnsw: graph neighbours per node (default 32)
+  std::int64_t ef_construction = 0;  ///< hnsw: candidates while building (default 200)
+  std::int64_t ef_search = 0;        ///< hnsw: candidates while searching (default 128)
+  std::int64_t ivf_lists = 0;        ///< ivf_pq: cells (default sqrt(catalog size))
+  std::int64_t pq_bytes = 0;         ///< ivf_pq: bytes per vector, must divide model.embed_dim (default D / 4)
+  std::int64_t nprobe = 0;           ///< ivf_pq: cells scanned per query (default 32)
   std::int64_t batch_size = 128;       ///< embedding batch
   std::int64_t fusion_split = 0;       ///< fusion layers each modality runs alone (0 = all joint)
   std::int64_t fashion_mnist_train = 2000;  ///< Fashion-MNIST images for centroids / fine-tuning
@@ -137,6 +146,8 @@ template <class F> void visit_fields(FinetuneConfig& c, F&& f) {
 }
 template <class F> void visit_fields(EvalConfig& c, F&& f) {
   f("search", c.search); f("batch_size", c.batch_size); f("fusion_split", c.fusion_split);
+  f("hnsw_m", c.hnsw_m); f("ef_construction", c.ef_construction); f("ef_search", c.ef_search);
+  f("ivf_lists", c.ivf_lists); f("pq_bytes", c.pq_bytes); f("nprobe", c.nprobe);
   f("fashion_mnist_train", c.fashion_mnist_train); f("fashion_mnist_test", c.fashion_mnist_test);
 }
 
@@ -192,6 +203,17 @@ inline void validate(const Config& c, const std::string& file = "") {
   const auto& e = c.eval;
   detail::require(e.search == "exact" || e.search == "hnsw" || e.search == "ivf_pq", at, "eval.search",
                   "must be \"exact\", \"hnsw\" or \"ivf_pq\", got \"" + e.search + "\"");
+  for (const auto& [key, value, reader] :
+       {std::tuple{"hnsw_m", e.hnsw_m, "hnsw"}, std::tuple{"ef_construction", e.ef_construction, "hnsw"},
+        std::tuple{"ef_search", e.ef_search, "hnsw"}, std::tuple{"ivf_lists", e.ivf_lists, "ivf_pq"},
+        std::tuple{"pq_bytes", e.pq_bytes, "ivf_pq"}, std::tuple{"nprobe", e.nprobe, "ivf_pq"}}) {
+    detail::require(value >= 0, at, std::string("eval.") + key, "must not be negative (0 = the search's default)");
+    detail::require(value == 0 || e.search == reader, at, std::string("eval.") + key,
+                    std::string("only eval.search = \"") + reader + "\" reads it, and eval.search is \"" + e.search + "\"");
+  }
+  detail::require(e.hnsw_m == 0 || e.hnsw_m >= 2, at, "eval.hnsw_m", "must be at least 2");
+  detail::require(e.pq_bytes == 0 || c.model.embed_dim % e.pq_bytes == 0, at, "eval.pq_bytes",
+                  "must divide model.embed_dim = " + std::to_string(c.model.embed_dim));
   detail::require(e.batch_size > 0, at, "eval.batch_size", "must be at least 1");
   detail::require(e.fusion_split >= 0 && e.fusion_split <= c.model.fusion.layers, at, "eval.fusion_split",
                   "must be in [0, model.fusion.layers = " + std::to_string(c.model.fusion.layers) + "]");
