@@ -8,6 +8,7 @@
 //   pass_a5    MLM, MIM<KL>, MIM<FeatureRegression>, ITC, ITM<Hard>  pass A only
 //   all14      the five + OmniRetrieval<omni::All>                  pass A + pass B, one update
 //   albef_sizes  MLM, ITC, ITM<Hard> at the sizes of the TorchMultimodal ALBEF figure in the README
+//   growth     all 14 in bf16 by preset, batch size and text length, with peak memory
 //   all14_naive  14 single-task Steps on ONE shared model, run one after another on the same
 //              batches; each Step has its own AdamW over its own parameters (the shared model
 //              + that task's head), so one naive iteration is 14 forward/backward passes and
@@ -27,6 +28,8 @@
 #include <memory>
 #include <tuple>
 #include <utility>
+
+#include <sys/resource.h>
 
 #include <ATen/Parallel.h>
 #include <torch/optim/adamw.h>
@@ -223,7 +226,33 @@ void albef_sizes(benchmark::State& s, const char* precision) {
   config.train.precision = precision;
   planned<AlbefTasks>(s, config, 64);
 }
+// How cost grows: all 14 tasks in bf16 (every core, what a run on this machine uses) at a
+// preset, a batch size and a text length. peak_RSS_MB is the process's peak resident memory,
+// so it means this case's only when the case runs alone in its process (scripts/bench-growth).
+void growth(benchmark::State& s, const char* preset, std::int64_t batch, std::int64_t text_length) {
+  auto config = make_config(preset);
+  config.model.text.max_length = text_length;
+  config.train.precision = "bf16";
+  planned<All14>(s, config, batch);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  s.counters["peak_RSS_MB"] = static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
 }  // namespace
+
+#define GROWTH_BENCHMARK(name, preset, batch, text_length, iterations)                 \
+  BENCHMARK_CAPTURE(growth, name, preset, batch, text_length)                          \
+      ->Unit(benchmark::kMillisecond)->Iterations(iterations)->UseRealTime()
+GROWTH_BENCHMARK(tiny_b16_l32, "tiny", 16, 32, 3);
+GROWTH_BENCHMARK(tiny_b32_l32, "tiny", 32, 32, 3);
+GROWTH_BENCHMARK(tiny_b64_l32, "tiny", 64, 32, 3);
+GROWTH_BENCHMARK(small_b8_l40, "small", 8, 40, 2);
+GROWTH_BENCHMARK(small_b16_l40, "small", 16, 40, 2);
+GROWTH_BENCHMARK(small_b32_l40, "small", 32, 40, 2);
+GROWTH_BENCHMARK(small_b16_l20, "small", 16, 20, 2);
+GROWTH_BENCHMARK(small_b16_l80, "small", 16, 80, 2);
+GROWTH_BENCHMARK(base_b2_l64, "base", 2, 64, 1);
+GROWTH_BENCHMARK(base_b4_l64, "base", 4, 64, 1);
 
 #define STEP_BENCHMARKS(preset, batch, iterations)                                     \
   BENCHMARK_CAPTURE(itc, preset, #preset, batch)                                       \
