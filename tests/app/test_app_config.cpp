@@ -15,24 +15,23 @@
 namespace cmm = commercemm;
 
 namespace {
-std::string error_of(const std::string& toml) {
+// `toml` loaded from a file (removed afterwards, whatever happens).
+cmm::Config config_of(const std::string& toml) {
   const auto file = std::filesystem::temp_directory_path() / ("commercemm-app-config-" + std::to_string(::getpid()) + ".toml");
   std::ofstream(file) << toml;
+  struct Remove {
+    std::filesystem::path file;
+    ~Remove() { std::filesystem::remove(file); }
+  } remove{file};
+  return cmm::load_config(file.string());
+}
+std::string error_of(const std::string& toml) {
   try {
-    cmm::load_config(file.string());
+    config_of(toml);
   } catch (const cmm::Error& e) {
-    std::filesystem::remove(file);
     return e.what();
   }
-  std::filesystem::remove(file);
   return "";
-}
-cmm::Config config_of(const std::string& toml) {
-  const auto file = std::filesystem::temp_directory_path() / ("commercemm-app-config-ok-" + std::to_string(::getpid()) + ".toml");
-  std::ofstream(file) << toml;
-  auto config = cmm::load_config(file.string());
-  std::filesystem::remove(file);
-  return config;
 }
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 }  // namespace
