@@ -24,6 +24,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -32,6 +34,7 @@
 #include <sys/resource.h>
 
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/optim/adamw.h>
 #include <torch/types.h>
 
@@ -150,6 +153,12 @@ void planned(benchmark::State& state, const cmm::Config& config, std::int64_t ba
   const auto dtype = config.train.precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
   state.counters["GFLOP/step"] = flops / 1e9;
   state.counters["gemm_share"] = flops / seconds / peak(dtype);
+  // COMMERCEMM_PROFILE=FILE: one more step under the autograd profiler, as a Chrome trace
+  // (scripts/profile-step lists its top ops).
+  if (const char* file = std::getenv("COMMERCEMM_PROFILE")) {
+    torch::autograd::profiler::RecordProfile profile{std::string(file)};
+    step.run(&data.a, &data.source, &data.target, optimizer, n++);
+  }
 }
 
 // One single-task Step (and its own AdamW) per task, all on the same model holder.
