@@ -34,9 +34,8 @@ class GemmFlopCounter {
   GemmFlopCounter(const GemmFlopCounter&) = delete;
   GemmFlopCounter& operator=(const GemmFlopCounter&) = delete;
 
-  /// Operations counted since construction (or the last reset).
+  /// Operations counted since construction.
   double flops() const { return static_cast<double>(total_.load()); }
-  void reset() { total_.store(0); }
 
  private:
   static std::int64_t numel_of(const c10::IValue& v) { return v.isTensor() ? v.toTensor().numel() : 0; }
@@ -93,6 +92,8 @@ class GemmFlopCounter {
     return out;
   }
 
+  // LibTorch's callbacks are plain function pointers, so the count is static: one counter at
+  // a time (the benchmarks never nest them).
   inline static std::atomic<std::int64_t> total_{0};
   at::CallbackHandle handle_ = 0;
 };

@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <set>
 #include <utility>
 
 #include <ATen/Parallel.h>
@@ -49,18 +48,6 @@ const Catalog& catalog(std::int64_t size) {
   return cache.emplace(size, std::move(c)).first->second;
 }
 
-double recall_at_k(const eval::SearchResult& approx, const eval::SearchResult& exact) {
-  const auto a = approx.indices.contiguous(), e = exact.indices.contiguous();
-  const auto* ap = a.data_ptr<std::int64_t>();
-  const auto* ep = e.data_ptr<std::int64_t>();
-  std::int64_t found = 0;
-  for (std::int64_t q = 0; q < kQueries; ++q) {
-    const std::set<std::int64_t> truth(ep + q * kK, ep + (q + 1) * kK);
-    for (std::int64_t j = 0; j < kK; ++j) found += truth.count(ap[q * kK + j]);
-  }
-  return static_cast<double>(found) / static_cast<double>(kQueries * kK);
-}
-
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -88,7 +75,7 @@ void search(benchmark::State& state) {
   state.counters["index_MB"] = static_cast<double>(bytes.data.size()) / 1e6;
   state.counters["batched_ms_per_q"] = batched_s * 1e3 / static_cast<double>(state.iterations() * kQueries);
   state.counters["single_q_ms"] = seconds_since(one) * 1e3 / kSingles;
-  state.counters["recall@10"] = recall_at_k(result, c.exact);
+  state.counters["recall@10"] = eval::recall_at_k(result, c.exact);
   state.SetLabel(std::string(eval::search_kind_name(kind)));
 }
 

@@ -55,7 +55,7 @@ void expect_error_naming(const fs::path& file, const std::string& fragment, Body
 BOOST_AUTO_TEST_SUITE(npy)
 
 BOOST_AUTO_TEST_CASE(round_trip_is_exact_for_float_and_int64) {
-  TempDir dir("commercemm_npy");
+  TempDir dir;
   torch::manual_seed(3);
   const std::vector<std::vector<std::int64_t>> shapes = {{0, 3}, {5}, {4, 7}, {2, 3, 4}};
   for (const auto& shape : shapes) {
@@ -85,14 +85,14 @@ BOOST_AUTO_TEST_CASE(round_trip_is_exact_for_float_and_int64) {
 }
 
 BOOST_AUTO_TEST_CASE(other_dtypes_are_rejected) {
-  TempDir dir("commercemm_npy");
+  TempDir dir;
   const fs::path file = dir.path / "d.npy";
   expect_error_naming(file, "float32 and int64", [&] { write_npy(file, torch::zeros({2}, torch::kFloat64)); });
   BOOST_TEST(!fs::exists(file));
 }
 
 BOOST_AUTO_TEST_CASE(truncated_bad_magic_and_bad_header_name_the_file) {
-  TempDir dir("commercemm_npy");
+  TempDir dir;
   const fs::path file = dir.path / "cut.npy";
   write_npy(file, torch::ones({4, 7}));
   const std::string whole = slurp(file);
@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_CASE(truncated_bad_magic_and_bad_header_name_the_file) {
 }
 
 BOOST_AUTO_TEST_CASE(version_2_headers_are_read) {
-  TempDir dir("commercemm_npy");
+  TempDir dir;
   const fs::path file = dir.path / "v2.npy";
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }";
   while ((12 + header.size() + 1) % 64 != 0) header += ' ';
@@ -151,7 +151,7 @@ BOOST_AUTO_TEST_CASE(numpy_reads_ours_and_we_read_numpys) {
     BOOST_WARN_MESSAGE(false, "skipped the numpy checks: /usr/bin/python3 cannot import numpy");
     return;
   }
-  TempDir dir("commercemm_npy");
+  TempDir dir;
   const fs::path ours = dir.path / "ours.npy";
   const torch::Tensor floats = torch::arange(24, torch::kFloat32).reshape({2, 3, 4}) * 0.5 - 3;
   write_npy(ours, floats);

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -52,18 +51,6 @@ std::int64_t real_mismatches(const eval::SearchResult& faiss, const eval::Search
   const auto differ = faiss.indices.ne(ref.indices);
   const auto not_a_tie = (faiss_true - ref_true).abs().gt(1e-5);
   return differ.logical_and(not_a_tie).sum().template item<std::int64_t>();
-}
-
-// The fraction of the exact top k that `approx` also returns (FAISS's "recall@k").
-double recall_against(const eval::SearchResult& approx, const eval::SearchResult& exact) {
-  const auto q = exact.indices.size(0), k = exact.indices.size(1);
-  std::int64_t found = 0;
-  for (std::int64_t i = 0; i < q; ++i) {
-    std::set<std::int64_t> truth;
-    for (std::int64_t j = 0; j < k; ++j) truth.insert(exact.indices[i][j].template item<std::int64_t>());
-    for (std::int64_t j = 0; j < approx.indices.size(1); ++j) found += truth.count(approx.indices[i][j].template item<std::int64_t>());
-  }
-  return static_cast<double>(found) / static_cast<double>(q * k);
 }
 
 // A catalog with structure, as embeddings have: 100 clusters of 40 unit vectors in 64 dims,
@@ -169,7 +156,7 @@ BOOST_AUTO_TEST_CASE(hnsw_recall_against_exact) {
   const auto exact = eval::brute_force_search(data.queries, data.gallery, 10);
   BOOST_TEST(approx.indices.ge(0).all().template item<bool>());  // 500 entries: every slot filled
 
-  const double recall = recall_against(approx, exact);
+  const double recall = eval::recall_at_k(approx, exact);
   BOOST_TEST_MESSAGE("HNSW recall@10 against exact: " << recall);
   BOOST_TEST(recall >= 0.95);
   // Scores are inner products (FAISS undoes its internal negation), best first.
@@ -187,7 +174,7 @@ BOOST_AUTO_TEST_CASE(ivf_pq_finds_what_exact_finds_in_a_16x_smaller_index) {
   BOOST_TEST(ivf.nprobe == 32u);
   const auto approx = index.search(data.queries, 10);
   const auto exact = eval::brute_force_search(data.queries, data.gallery, 10);
-  const double recall = recall_against(approx, exact);
+  const double recall = eval::recall_at_k(approx, exact);
   BOOST_TEST_MESSAGE("IVF-PQ recall@10 against exact: " << recall);
   // Clusters of near-duplicates are PQ's hard case: their scores differ by less than its
   // quantization error, so which of them make the top 10 is partly a draw (0.47 measured).
@@ -216,7 +203,7 @@ BOOST_AUTO_TEST_CASE(ivf_pq_bad_options_are_errors) {
 
 BOOST_AUTO_TEST_CASE(a_saved_index_loads_and_answers_the_same) {
   ClusteredData data;
-  TempDir dir("commercemm_index");
+  TempDir dir;
   for (auto kind : {eval::SearchOptions::Kind::exact, eval::SearchOptions::Kind::hnsw, eval::SearchOptions::Kind::ivf_pq}) {
     BOOST_TEST_CONTEXT(eval::search_kind_name(kind)) {
       const eval::InnerProductIndex index(data.gallery, eval::SearchOptions{kind});
@@ -271,6 +258,17 @@ BOOST_AUTO_TEST_CASE(k_is_clamped_to_gallery) {
   BOOST_TEST(eval::brute_force_search(queries, gallery, 10).indices.size(1) == 3);
   BOOST_TEST(eval::InnerProductIndex(gallery).search(queries.narrow(0, 0, 0), 5).indices.sizes() ==
              torch::IntArrayRef({0, 3}));
+}
+
+BOOST_AUTO_TEST_CASE(recall_at_k_by_hand) {
+  // Exact top 2 per query: {4, 7} and {1, 2}. Query 0's list has 7 and 4 (2 of 2), query 1's
+  // has 2 and an unfilled slot (1 of 2): 3 of 4.
+  const eval::SearchResult exact{torch::tensor({4, 7, 1, 2}, torch::kLong).view({2, 2}), torch::zeros({2, 2})};
+  const eval::SearchResult approx{torch::tensor({7, 4, 9, 2, -1, 5}, torch::kLong).view({2, 3}), torch::zeros({2, 3})};
+  BOOST_TEST(eval::recall_at_k(approx, exact) == 0.75);
+  BOOST_TEST(eval::recall_at_k(exact, exact) == 1.0);
+  const eval::SearchResult first_only{approx.indices.narrow(0, 0, 1), approx.scores.narrow(0, 0, 1)};
+  BOOST_TEST(error_of([&] { eval::recall_at_k(first_only, exact); }) == "approx: has 1 queries, exact has 2");
 }
 
 BOOST_AUTO_TEST_CASE(first_relevant_ranks_by_hand) {

@@ -182,7 +182,8 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
     fs::create_directories(out);
     eval::write_npy(out / "image.npy", torch::cat(image));
     eval::write_npy(out / "text.npy", torch::cat(text));
-    eval::write_npy(out / "multimodal.npy", torch::cat(multimodal));
+    const auto all_multimodal = torch::cat(multimodal);
+    eval::write_npy(out / "multimodal.npy", all_multimodal);
     write_atomically(out / "ids.txt", [&](const fs::path& temporary) {
       std::ofstream f(temporary);
       for (const auto& id : ids) f << id << '\n';
@@ -194,7 +195,7 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
       index_config.eval.search = *index_kind;
       validate(index_config);
       auto options = search_options(index_config);
-      eval::InnerProductIndex(torch::cat(multimodal), options).save(out / "multimodal.faiss");
+      eval::InnerProductIndex(all_multimodal, options).save(out / "multimodal.faiss");
       std::printf("wrote %s (%s)\n", (out / "multimodal.faiss").c_str(), index_kind->c_str());
     }
     std::printf("wrote %zu items x %lld dims to %s/{image,text,multimodal}.npy and ids.txt (%lld skipped for bad images)\n",

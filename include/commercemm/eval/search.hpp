@@ -267,6 +267,26 @@ inline SearchResult brute_force_search(const torch::Tensor& queries, const torch
   return out;
 }
 
+/// Recall@k of an approximate search against the exact one (FAISS's measure of an index): the
+/// share of `exact`'s top k rows, per query, that `approx` also returns anywhere in its list.
+/// Both are [Q, k'] results of the same queries; k is `exact`'s width. -1 slots never count.
+inline double recall_at_k(const SearchResult& approx, const SearchResult& exact) {
+  if (approx.indices.size(0) != exact.indices.size(0))
+    throw Error(Location{"", 0, "approx"}, "has " + std::to_string(approx.indices.size(0)) + " queries, exact has " +
+                                               std::to_string(exact.indices.size(0)));
+  const auto a = approx.indices.to(torch::kCPU, torch::kLong).contiguous();
+  const auto e = exact.indices.to(torch::kCPU, torch::kLong).contiguous();
+  const auto queries = e.size(0), k = e.size(1), width = a.size(1);
+  if (queries * k == 0) return 0.0;
+  const auto* ap = a.data_ptr<std::int64_t>();
+  const auto* ep = e.data_ptr<std::int64_t>();
+  std::int64_t found = 0;
+  for (std::int64_t q = 0; q < queries; ++q)
+    for (std::int64_t j = 0; j < k; ++j)
+      if (ep[q * k + j] >= 0) found += std::count(ap + q * width, ap + (q + 1) * width, ep[q * k + j]);
+  return static_cast<double>(found) / static_cast<double>(queries * k);
+}
+
 /// For each query q, the 1-based rank of the first result whose gallery label equals
 /// query_labels[q], or 0 when none of its k results matches (-1 slots never match).
 /// `query_labels` [Q] and `gallery_labels` [G] are integer labels; the result rows must index
