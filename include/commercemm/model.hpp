@@ -25,6 +25,14 @@ struct CallCounts {
   std::int64_t image_encoder = 0, text_encoder = 0, fusion = 0;
 };
 
+/// One modality of a batch, kept for reuse (see ModelImpl::cache_image): its embedding [B, D]
+/// and its fusion side, [B, 1 + L, W] ([B, 1, W] at the two-tower split).
+struct ModalityCache {
+  torch::Tensor embedding;
+  FusionSide side;
+  bool defined() const { return side.defined(); }
+};
+
 template <class ImageEncoderT, class TextEncoderT, class FusionT>
 class ModelImpl : public torch::nn::Cloneable<ModelImpl<ImageEncoderT, TextEncoderT, FusionT>> {
   static_assert(encoders::ImageEncoder<ImageEncoderT>,
@@ -89,18 +97,42 @@ class ModelImpl : public torch::nn::Cloneable<ModelImpl<ImageEncoderT, TextEncod
 
   /// All three embeddings of a batch (each modality encoded once, fused once).
   Embeddings embed(const Batch& batch, FusionSplit split = {}) {
-    TokenSequence image, text;
-    Embeddings out;
-    if (batch.has_images()) {
-      image = encode_image(batch.images);
-      out.image = embed_image(image);
+    if constexpr (fusion::SplittableFusion<FusionT>) {
+      ModalityCache image, text;
+      if (batch.has_images()) image = cache_image(batch.images, split);
+      if (batch.has_text()) text = cache_text(batch.text_ids, batch.text_mask, split);
+      Embeddings out{image.embedding, text.embedding, {}};
+      if (image.defined() || text.defined()) out.multimodal = embed_multimodal(text, image);
+      return out;
+    } else {
+      TokenSequence image, text;
+      Embeddings out;
+      if (batch.has_images()) out.image = embed_image(image = encode_image(batch.images));
+      if (batch.has_text()) out.text = embed_text(text = encode_text(batch.text_ids, batch.text_mask));
+      if (image.defined() || text.defined()) out.multimodal = embed_multimodal(fuse(text, image, split));
+      return out;
     }
-    if (batch.has_text()) {
-      text = encode_text(batch.text_ids, batch.text_mask);
-      out.text = embed_text(text);
-    }
-    if (image.defined() || text.defined()) out.multimodal = embed_multimodal(fuse(text, image, split));
-    return out;
+  }
+
+  // Embedding with reuse (inference). Below the fusion split each modality runs alone, so an
+  // item's image side and text side can be computed once: they give its image and text
+  // embeddings, and embed_multimodal joins them. When an item's title changes, only
+  // cache_text reruns; at the two-tower split the multimodal embedding then costs a norm, a
+  // mean and a linear layer.
+
+  /// images [B, 3, H, W] -> the image embedding and the image's fusion side at `split`.
+  ModalityCache cache_image(const torch::Tensor& images, FusionSplit split = {}) {
+    return cache(encode_image(images), Modality::image, split);
+  }
+  /// ids [B, L], mask [B, L] -> the text embedding and the text's fusion side at `split`.
+  ModalityCache cache_text(const torch::Tensor& ids, const torch::Tensor& mask, FusionSplit split = {}) {
+    return cache(encode_text(ids, mask), Modality::text, split);
+  }
+  /// The multimodal embedding [B, D] of the rows whose sides were cached (at one split); either
+  /// may be absent. Equal to embed(batch, split).multimodal.
+  torch::Tensor embed_multimodal(const ModalityCache& text, const ModalityCache& image) {
+    ++calls_.fusion;
+    return normalized(multimodal_head(fusion_->pool(text.side, image.side)));
   }
 
   const CallCounts& calls() const { return calls_; }
@@ -109,6 +141,21 @@ class ModelImpl : public torch::nn::Cloneable<ModelImpl<ImageEncoderT, TextEncod
   torch::nn::Linear image_head{nullptr}, text_head{nullptr}, multimodal_head{nullptr};
 
  private:
+  ModalityCache cache(const TokenSequence& encoded, Modality modality, FusionSplit split) {
+    static_assert(fusion::SplittableFusion<FusionT>,
+                  "cmm::Model: caching modality states needs a fusion with alone(sequence, modality, split) "
+                  "and pool(text_side, image_side); see SplittableFusion in fusion/fusion.hpp.");
+    ModalityCache out;
+    out.embedding = modality == Modality::image ? embed_image(encoded) : embed_text(encoded);
+    out.side = fusion_->alone(encoded, modality, split);
+    if (split.layers_alone == fusion_->depth()) {  // two towers: pooling reads the CLS alone
+      auto& s = out.side.state;
+      s.tokens = s.tokens.narrow(1, 0, 1).clone();
+      if (s.valid.defined()) s.valid = s.valid.narrow(1, 0, 1).clone();
+    }
+    return out;
+  }
+
   static torch::Tensor normalized(const torch::Tensor& x) {
     return torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(-1));
   }

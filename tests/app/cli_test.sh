@@ -69,6 +69,9 @@ for key in query_to_product post_to_product '"recall@1"' '"recall@5"' '"recall@1
   grep -q "$key" "$run/pre/metrics.json" || fail "metrics.json lacks $key"
 done
 [ "$(wc -l < "$run/pre/fusion_sweep.jsonl")" -eq 3 ] || fail "the tiny model has 2 fusion layers: 3 splits expected"
+for key in embed_ms_per_item title_change_ms_per_item photo_change_ms_per_item multimodal_from_sides_ms_per_item; do
+  [ "$(grep -c "\"$key\": *[0-9]" "$run/pre/fusion_sweep.jsonl")" -eq 3 ] || fail "a fusion_sweep.jsonl line lacks $key"
+done
 set +e
 "$app" evaluate --checkpoint "$checkpoint" --task query_to_prodcut --out "$run/x" 2> "$run/task.err"
 status=$?

@@ -57,6 +57,8 @@ std::string sweep_lines() {
   for (int split = 0; split <= 6; split += 2) {
     const double r = 0.1 + 0.05 * split;
     out += "{\"fusion_split\": " + std::to_string(split) + ", \"embed_ms_per_item\": " + std::to_string(1.0 + 0.3 * split) +
+           ", \"title_change_ms_per_item\": " + std::to_string(0.6 - 0.05 * split) +
+           ", \"multimodal_from_sides_ms_per_item\": " + std::to_string(0.3 - 0.05 * split) +
            ", \"metrics\": {\"query_to_product\": {\"recall@1\": " + std::to_string(r) + ", \"recall@5\": 0.5, "
            "\"recall@10\": 0.6, \"mrr\": 0.3}, \"image_to_product\": {\"recall@1\": " + std::to_string(r / 2) +
            ", \"mrr\": 0.2}, \"categorization\": {\"accuracy\": 0.8}}}\n";

@@ -16,6 +16,7 @@
 #include <commercemm/cli/plot.hpp>
 #include <commercemm/cli/report.hpp>
 #include <commercemm/eval/downstream.hpp>
+#include <commercemm/eval/embedding_costs.hpp>
 #include <commercemm/eval/npy.hpp>
 #include <commercemm/eval/search.hpp>
 #include <commercemm/train/metrics_log.hpp>
@@ -24,9 +25,21 @@ namespace commercemm::cli {
 
 namespace fs = std::filesystem;
 
-/// Scores the tasks with a multimodal side at every fusion split (fusion_sweep.jsonl): quality
-/// against the model time per catalog item. `sets` (at the evaluated split) lends the
-/// text-only and image-only query sets, which no split changes.
+/// The test catalog's items as batches with images and text (for timing embeddings).
+inline std::vector<Batch> catalog_batches(const eval::Benchmark& bench,
+                                          const std::shared_ptr<const data::Tokenizer>& tokenizer, const Config& config) {
+  data::ProductIndex products;
+  data::Loader loader(data::image_text_records(bench.test, products), tokenizer,
+                      data::loader_options(config, config.eval.batch_size, false));
+  std::vector<Batch> batches;
+  while (auto batch = loader.next()) batches.push_back(batch->source);
+  return batches;
+}
+
+/// Scores the tasks with a multimodal side at every fusion split (fusion_sweep.jsonl), beside
+/// what an item's embeddings cost there with reuse (eval::EmbeddingCosts, on the test catalog).
+/// `sets` (at the evaluated split) lends the text-only and image-only query sets, which no
+/// split changes.
 template <class Model>
 void sweep_fusion_split(LoadedModel<Model>& loaded, const eval::Benchmark& bench,
                         const std::shared_ptr<const data::Tokenizer>& tokenizer, const Config& config,
@@ -36,8 +49,9 @@ void sweep_fusion_split(LoadedModel<Model>& loaded, const eval::Benchmark& bench
     const auto task = bench.task(t);
     if (task.query == Modality::multimodal || task.gallery == Modality::multimodal) multimodal.push_back(t);
   }
+  const auto batches = catalog_batches(bench, tokenizer, config);
   train::MetricsLog sweep(file, -1);
-  std::printf("\n%-12s %12s", "fusion split", "ms per item");
+  std::printf("\n%-6s %10s %10s %10s", "split", "all three", "new title", "from sides");
   for (const auto& t : multimodal) std::printf(" %26s", t.c_str());
   std::printf("\n");
   const auto search = search_options(config);
@@ -45,12 +59,16 @@ void sweep_fusion_split(LoadedModel<Model>& loaded, const eval::Benchmark& bench
     const auto embed = embed_function(loaded.model, s, config.train.precision);
     const auto at = eval::embed_benchmark(bench, tokenizer, config, embed, multimodal, false, &sets);
     const auto scores = eval::score_tasks(at, multimodal, search, loaded.head ? &*loaded.head : nullptr, bench.tasks);
-    const double seconds = at.test_catalog.model_seconds + at.train_catalog.model_seconds;
-    const auto items = at.test_catalog.size() + at.train_catalog.size();
-    const double ms = 1000.0 * seconds / static_cast<double>(std::max<std::int64_t>(1, items));
-    sweep.write({{"fusion_split", s}, {"joint_layers", config.model.fusion.layers - s}, {"embed_ms_per_item", ms},
+    eval::EmbeddingCosts ms;
+    if (!batches.empty()) {
+      train::AutocastGuard autocast(config.train.precision);
+      ms = eval::measure_embedding_costs(loaded.model, batches, FusionSplit{s});
+    }
+    sweep.write({{"fusion_split", s}, {"joint_layers", config.model.fusion.layers - s},
+                 {"embed_ms_per_item", ms.all_three}, {"title_change_ms_per_item", ms.title_change()},
+                 {"photo_change_ms_per_item", ms.photo_change()}, {"multimodal_from_sides_ms_per_item", ms.join},
                  {"metrics", scores}});
-    std::printf("%-12lld %12.3f", static_cast<long long>(s), ms);
+    std::printf("%-6lld %10.3f %10.3f %10.3f", static_cast<long long>(s), ms.all_three, ms.title_change(), ms.join);
     for (const auto& t : multimodal) {
       if (!scores.contains(t)) {  // the benchmark has no queries for it
         std::printf(" %26s", "-");
@@ -61,7 +79,9 @@ void sweep_fusion_split(LoadedModel<Model>& loaded, const eval::Benchmark& bench
     }
     std::printf("\n");
   }
-  std::printf("(Recall@1, or accuracy for categorization; split s = s fusion layers per modality alone)\n");
+  std::printf("(ms per test catalog item: all three embeddings from scratch; all three again after a new title, "
+              "the photo's side reused; the multimodal one from both sides. Then Recall@1, or accuracy for "
+              "categorization. Split s = s fusion layers per modality alone)\n");
 }
 
 template <class Recipe> void add_evaluate_command(CLI::App& app) {

@@ -161,7 +161,8 @@ void run_gnuplot(const std::filesystem::path& script, const std::filesystem::pat
 ///    dashed) of metrics.jsonl against "step", log-scale y when all values are positive;
 ///  - learning_rate.png: "lr" against "step";
 ///  - fusion_split.png, when fusion_sweep.jsonl exists: recall@1 of every task in "metrics"
-///    against "fusion_split", with "embed_ms_per_item" on a second y axis.
+///    against "fusion_split", with the costs ("embed_ms_per_item", "title_change_ms_per_item",
+///    "multimodal_from_sides_ms_per_item", those present) on a second y axis.
 /// Other keys are ignored, and a chart with nothing to draw is not written. A null value (how
 /// NaN is logged) leaves a gap. Throws commercemm::Error when metrics.jsonl is missing or
 /// empty, a line is malformed (FILE:LINE: FIELD), or gnuplot is missing or fails.
@@ -201,12 +202,20 @@ inline std::vector<std::filesystem::path> plot_run(const std::filesystem::path& 
   const bool have_sweep = fs::exists(sweep_file);
   if (have_sweep) {
     std::map<std::string, Series> recall;
-    Series ms{"embedding ms per item (right axis)", {}, true};
+    // The cost keys of the sweep and their titles, in plotting order.
+    const std::pair<const char*, const char*> cost_keys[] = {
+        {"embed_ms_per_item", "ms per item, all three embeddings (right axis)"},
+        {"title_change_ms_per_item", "ms per item, new title (right axis)"},
+        {"multimodal_from_sides_ms_per_item", "ms per item, multimodal from sides (right axis)"}};
+    std::vector<Series> costs;
+    for (const auto& [key, title] : cost_keys) costs.push_back(Series{title, {}, true});
     for_each_jsonl_object(sweep_file, [&](const nlohmann::json& object, const Location& where) {
       const auto split = plot_detail::optional_number(object, "fusion_split", where, "fusion_split");
       if (!split) throw Error(Location{where.file, where.line, "fusion_split"}, "missing required number");
-      if (const auto value = plot_detail::optional_number(object, "embed_ms_per_item", where, "embed_ms_per_item"))
-        ms.points.emplace_back(*split, *value);
+      for (std::size_t k = 0; k < costs.size(); ++k) {
+        const char* key = cost_keys[k].first;
+        if (const auto value = plot_detail::optional_number(object, key, where, key)) costs[k].points.emplace_back(*split, *value);
+      }
       const nlohmann::json* tasks = plot_detail::optional_object(object, "metrics", where, "metrics");
       if (tasks == nullptr) return;
       for (const auto& entry : tasks->items()) {
@@ -222,7 +231,8 @@ inline std::vector<std::filesystem::path> plot_run(const std::filesystem::path& 
       }
     });
     for (auto& entry : recall) fusion.push_back(std::move(entry.second));
-    if (!ms.points.empty()) cost.push_back(std::move(ms));
+    for (auto& series : costs)
+      if (!series.points.empty()) cost.push_back(std::move(series));
   }
 
   std::vector<Series> loss_series;

@@ -5,6 +5,7 @@
 
 #include <torch/types.h>
 
+#include <commercemm/core/modality.hpp>
 #include <commercemm/core/model_config.hpp>
 #include <commercemm/encoders/encoder.hpp>
 
@@ -18,6 +19,16 @@ namespace commercemm {
 ///    other, so they can be computed and cached separately (a two-tower model).
 struct FusionSplit {
   std::int64_t layers_alone = 0;
+};
+
+/// One modality's state at a fusion split: its tokens after the fusion layers that run it
+/// alone. It depends on that modality only, so it can be computed once and reused when the
+/// other modality of an item changes (a new title on the same photo reruns the text side).
+/// Undefined tokens = the modality is absent.
+struct FusionSide {
+  TokenSequence state;      ///< [B, 1 + L, W]; [B, 1, W] (the CLS alone) when kept for pooling at the two-tower split
+  FusionSplit split;        ///< the split it was computed at; joining sides of two splits is an error
+  bool defined() const { return state.defined(); }
 };
 
 /// The fusion stack's output; a side is undefined when that modality was absent.
@@ -41,6 +52,18 @@ concept Fusion = std::constructible_from<F, const FusionConfig&, std::int64_t, s
       { f->width() } -> std::convertible_to<std::int64_t>;
       { f->depth() } -> std::convertible_to<std::int64_t>;
     };
+
+/// A fusion whose stack can be run in two parts, so an item's per-modality states can be cached
+/// (Model::cache_image / cache_text / embed_multimodal need it):
+///  - alone(sequence, modality, split) -> FusionSide: the input projection and the
+///    `split.layers_alone` layers of one modality (Modality::text or Modality::image);
+///  - pool(text side, image side) -> [B, W]: the joint layers and the pooled representation,
+///    equal to forward(text, image, split).pooled; either side may be absent, not both.
+template <class F>
+concept SplittableFusion = Fusion<F> && requires(F f, const TokenSequence& s, const FusionSide& side, FusionSplit split) {
+  { f->alone(s, Modality::text, split) } -> std::same_as<FusionSide>;
+  { f->pool(side, side) } -> std::same_as<torch::Tensor>;
+};
 
 }  // namespace fusion
 }  // namespace commercemm

@@ -6,6 +6,7 @@
 // (of the ones a row has). Unlike a separate fusion CLS token it is defined for every split,
 // including the two-tower split where no layer is joint, and for inputs with one modality.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/nn/cloneable.h>
@@ -39,38 +40,38 @@ class MergedAttentionImpl : public torch::nn::Cloneable<MergedAttentionImpl> {
   }
 
   FusionOutput forward(const TokenSequence& text, const TokenSequence& image, FusionSplit split = {}) {
-    if (!text.defined() && !image.defined())
-      throw Error(Location{"", 0, "fusion"}, "needs text, image or both; got neither");
+    const auto [t, i] = joint(alone(text, Modality::text, split), alone(image, Modality::image, split));
+    FusionOutput out;
+    if (t.defined()) out.text = {norm(t.tokens), t.valid};
+    if (i.defined()) out.image = {norm(i.tokens), i.valid};
+    out.pooled = pooled(out.text, out.image);
+    return out;
+  }
+
+  /// One modality through the input projection and the layers it runs alone (shared weights).
+  FusionSide alone(const TokenSequence& sequence, Modality modality, FusionSplit split) {
     if (split.layers_alone < 0 || split.layers_alone > depth())
       throw Error(Location{"", 0, "fusion_split"},
                   "must be in [0, " + std::to_string(depth()) + "] (model.fusion.layers), got " +
                       std::to_string(split.layers_alone));
-    torch::Tensor t, i;
-    if (text.defined()) t = text_in(text.tokens) + modality_type[0];
-    if (image.defined()) i = image_in(image.tokens) + modality_type[1];
-    const auto text_allowed = nn::attention_mask(text.valid);
-    const auto image_allowed = nn::attention_mask(image.valid);
+    if (!sequence.defined()) return {{}, split};
+    const bool is_text = modality == Modality::text;
+    auto x = (is_text ? text_in : image_in)(sequence.tokens) + modality_type[is_text ? 0 : 1];
+    const auto allowed = nn::attention_mask(sequence.valid);
+    for (std::int64_t layer = 0; layer < split.layers_alone; ++layer)
+      x = blocks[layer]->as<nn::TransformerBlock>()->forward(x, allowed);
+    return {{x, sequence.valid}, split};
+  }
 
-    std::int64_t layer = 0;
-    for (; layer < split.layers_alone; ++layer) {  // each modality alone, shared weights
-      auto& block = *blocks[layer]->as<nn::TransformerBlock>();
-      if (t.defined()) t = block.forward(t, text_allowed);
-      if (i.defined()) i = block.forward(i, image_allowed);
-    }
-    if (layer < depth()) {  // jointly over [text; image]
-      const auto lt = t.defined() ? t.size(1) : 0;
-      auto x = joined(t, i);
-      const auto allowed = nn::attention_mask(joined_valid(text, image, t, i));
-      for (; layer < depth(); ++layer) x = blocks[layer]->as<nn::TransformerBlock>()->forward(x, allowed);
-      if (t.defined()) t = x.narrow(1, 0, lt);
-      if (i.defined()) i = x.narrow(1, lt, x.size(1) - lt);
-    }
-
-    FusionOutput out;
-    if (t.defined()) out.text = {norm(t), text.valid};
-    if (i.defined()) out.image = {norm(i), image.valid};
-    out.pooled = pooled(out.text, out.image);
-    return out;
+  /// The joint layers and the pooled representation of two sides from alone(); only the CLS
+  /// states are normalized, which is all pooling reads.
+  torch::Tensor pool(const FusionSide& text, const FusionSide& image) {
+    const auto [t, i] = joint(text, image);
+    auto cls = [this](const TokenSequence& s) -> TokenSequence {
+      if (!s.defined()) return {};
+      return {norm(s.tokens.narrow(1, 0, 1)), s.valid.defined() ? s.valid.narrow(1, 0, 1) : torch::Tensor()};
+    };
+    return pooled(cls(t), cls(i));
   }
 
   std::int64_t width() const { return config_.width; }
@@ -83,6 +84,27 @@ class MergedAttentionImpl : public torch::nn::Cloneable<MergedAttentionImpl> {
   torch::nn::LayerNorm norm{nullptr};
 
  private:
+  // The layers above the split, jointly over [text; image]: each side's final states before the norm.
+  std::pair<TokenSequence, TokenSequence> joint(const FusionSide& text, const FusionSide& image) {
+    if (!text.defined() && !image.defined())
+      throw Error(Location{"", 0, "fusion"}, "needs text, image or both; got neither");
+    if (text.defined() && image.defined() && text.split.layers_alone != image.split.layers_alone)
+      throw Error(Location{"", 0, "fusion_split"},
+                  "the text side was computed at split " + std::to_string(text.split.layers_alone) +
+                      " and the image side at split " + std::to_string(image.split.layers_alone));
+    auto t = text.state.tokens, i = image.state.tokens;
+    std::int64_t layer = (text.defined() ? text : image).split.layers_alone;
+    if (layer < depth()) {
+      const auto lt = t.defined() ? t.size(1) : 0;
+      auto x = joined(t, i);
+      const auto allowed = nn::attention_mask(joined_valid(text.state, image.state, t, i));
+      for (; layer < depth(); ++layer) x = blocks[layer]->as<nn::TransformerBlock>()->forward(x, allowed);
+      if (t.defined()) t = x.narrow(1, 0, lt);
+      if (i.defined()) i = x.narrow(1, lt, x.size(1) - lt);
+    }
+    return {{t, text.state.valid}, {i, image.state.valid}};
+  }
+
   // The mean of the CLS states of the modalities a row has: a sequence whose CLS is invalid
   // for a row (that row lacks the modality) does not count for it.
   static torch::Tensor pooled(const TokenSequence& text, const TokenSequence& image) {
