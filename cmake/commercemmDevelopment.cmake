@@ -65,13 +65,25 @@ function(commercemm_share_pch name flavor)
   endif()
 endfunction()
 
+# Our LibTorch binaries link commercemm::compiled, as users with several binaries would; the
+# header-only route is built by the consumer tests, the tokenizer tests and the fuzzers.
+target_compile_options(commercemm_compiled PRIVATE ${COMMERCEMM_WARNINGS})
+if(COMMERCEMM_SANITIZE_FLAGS)  # as for the executables below
+  target_compile_options(commercemm_compiled PRIVATE ${COMMERCEMM_SANITIZE_FLAGS} -Wno-maybe-uninitialized)
+endif()
+
 # commercemm_add_executable(NAME SOURCES... [TORCH] [TEST])
-# TORCH marks a target whose TUs include LibTorch, so it shares the precompiled header.
+# TORCH marks a target whose TUs include LibTorch: it shares the precompiled header and links
+# commercemm::compiled.
 # TEST marks a test binary: -O1 in optimized builds (COMMERCEMM_TEST_OPTIMIZATION).
 function(commercemm_add_executable name)
   cmake_parse_arguments(arg "TORCH;TEST" "" "" ${ARGN})
   add_executable(${name} ${arg_UNPARSED_ARGUMENTS})
-  target_link_libraries(${name} PRIVATE commercemm::commercemm)
+  if(arg_TORCH)
+    target_link_libraries(${name} PRIVATE commercemm::compiled)
+  else()  # the tokenizer tests: header-only, so their sanitized build compiles no LibTorch
+    target_link_libraries(${name} PRIVATE commercemm::commercemm)
+  endif()
   target_compile_options(${name} PRIVATE ${COMMERCEMM_WARNINGS})
   target_compile_definitions(${name} PRIVATE ${COMMERCEMM_COMMON_DEFINITIONS})
   if(COMMERCEMM_SANITIZE_FLAGS)
@@ -97,7 +109,7 @@ endfunction()
 # Its "build" is the check; nothing is written, so it reruns whenever asked (CTest asks once a run).
 function(commercemm_add_compile_check name)
   add_library(${name} OBJECT EXCLUDE_FROM_ALL ${ARGN})
-  target_link_libraries(${name} PRIVATE commercemm::commercemm)
+  target_link_libraries(${name} PRIVATE commercemm::compiled)  # its definitions, for the shared PCH
   target_compile_options(${name} PRIVATE ${COMMERCEMM_WARNINGS} ${COMMERCEMM_TEST_OPTIMIZATION} -fsyntax-only)
   target_compile_definitions(${name} PRIVATE ${COMMERCEMM_COMMON_DEFINITIONS})
   if(COMMERCEMM_PCH)

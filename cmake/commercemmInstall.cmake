@@ -15,7 +15,10 @@ configure_package_config_file(
 write_basic_package_version_file(
   "${PROJECT_BINARY_DIR}/commercemmConfigVersion.cmake"
   COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
+# commercemm::compiled is built in the consumer's tree from the installed source.
+install(FILES "${PROJECT_SOURCE_DIR}/src/compiled.cpp" DESTINATION "${CMAKE_INSTALL_DATADIR}/commercemm")
 install(FILES
+  "${PROJECT_SOURCE_DIR}/cmake/commercemmCompiled.cmake"
   "${PROJECT_BINARY_DIR}/commercemmConfig.cmake"
   "${PROJECT_BINARY_DIR}/commercemmConfigVersion.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/commercemmDependencies.cmake"

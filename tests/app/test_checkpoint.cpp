@@ -135,6 +135,10 @@ BOOST_AUTO_TEST_CASE(the_directory_keeps_the_newest_n_and_last_pt_is_the_newest)
   BOOST_CHECK_EQUAL(files[0].filename().string(), "step-0000020.pt");
   BOOST_CHECK_EQUAL(files[1].filename().string(), "step-0000030.pt");
   BOOST_CHECK_EQUAL(cmm::train::Checkpoint(checkpoints.last()).state().step, 30);
+  // Only step-<digits>.pt counts: not last.pt, temporaries or look-alikes.
+  for (const char* name : {"step-.pt", "step-12a.pt", "step-0000040.pt.tmp", "xstep-0000050.pt", "step-7.ptx"})
+    std::ofstream(dir / name) << "x";
+  BOOST_CHECK_EQUAL(checkpoints.list().size(), 2u);
   fs::remove_all(dir);
 }
 

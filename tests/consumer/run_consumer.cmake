@@ -26,7 +26,7 @@ elseif(STEP STREQUAL "find_package")
     endif()
   endforeach()
   run(${CMAKE_COMMAND} -S "${PROJECT_DIR}" -B "${WORK}/build" ${ARGS}
-      -DCONSUMER_USE_FETCHCONTENT=OFF "-DCMAKE_PREFIX_PATH=${WORK}/prefix")
+      -DCONSUMER_USE_FETCHCONTENT=OFF -DCONSUMER_COMPILED=ON "-DCMAKE_PREFIX_PATH=${WORK}/prefix")
 else()
   message(FATAL_ERROR "unknown STEP '${STEP}'")
 endif()

@@ -13,6 +13,7 @@
 #include <commercemm/core/error.hpp>
 #include <commercemm/eval/metrics.hpp>
 #include <commercemm/eval/search.hpp>
+#include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/index_io.h>
 

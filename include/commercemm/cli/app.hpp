@@ -12,6 +12,7 @@
 #include <commercemm/cli/extra_commands.hpp>
 #include <commercemm/cli/describe.hpp>
 #include <commercemm/cli/eval_commands.hpp>
+#include <commercemm/cli/run_commands.hpp>
 #include <commercemm/cli/train_commands.hpp>
 #include <commercemm/cli/weights_commands.hpp>
 #include <commercemm/core/version.hpp>

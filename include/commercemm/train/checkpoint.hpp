@@ -14,8 +14,8 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
-#include <regex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <ATen/core/Generator.h>
@@ -29,9 +29,8 @@
 #include <commercemm/core/atomic_file.hpp>
 #include <commercemm/core/config_io.hpp>
 #include <commercemm/core/error.hpp>
-#include <commercemm/data/tokenizers/bpe.hpp>
-#include <commercemm/data/tokenizers/wordpiece.hpp>
 #include <commercemm/train/archive_check.hpp>
+#include <commercemm/train/tokenizer_setup.hpp>
 
 namespace commercemm::train {
 
@@ -62,31 +61,6 @@ inline TrainState train_state_from_json(const nlohmann::json& j) {
   };
   return {j.at("kind").get<std::string>(), j.at("step").get<std::int64_t>(), position(j.at("image_text")),
           position(j.at("cross_pair")), j.value("extra", nlohmann::json::object())};
-}
-
-/// The tokenizer as JSON: it travels inside the checkpoint, whichever it is (a learned or
-/// GPT-2's byte-level BPE, BERT's WordPiece), so a checkpoint needs no vocabulary file.
-inline nlohmann::json tokenizer_to_json(const data::Tokenizer& tokenizer) {
-  if (const auto* bpe = dynamic_cast<const data::ByteLevelBpe*>(&tokenizer)) {
-    nlohmann::json merges = nlohmann::json::array();
-    for (const auto& [a, b] : bpe->merges()) merges.push_back({a, b});
-    return {{"kind", "byte_level_bpe"}, {"tokens", bpe->tokens()}, {"merges", merges}};
-  }
-  if (const auto* wordpiece = dynamic_cast<const data::WordPieceTokenizer*>(&tokenizer))
-    return {{"kind", "wordpiece"}, {"tokens", wordpiece->tokens()}};
-  throw Error(Location{"<checkpoint>", 0, "tokenizer"}, "this tokenizer type cannot be saved in a checkpoint");
-}
-inline std::shared_ptr<const data::Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
-  const auto kind = j.value("kind", "");
-  if (kind == "wordpiece")
-    return std::make_shared<const data::WordPieceTokenizer>(
-        data::WordPieceTokenizer::from_tokens(j.at("tokens").get<std::vector<std::string>>(), "<checkpoint>"));
-  if (kind != "byte_level_bpe")
-    throw Error(Location{"<checkpoint>", 0, "tokenizer.kind"}, "unsupported tokenizer kind '" + kind + "'");
-  std::vector<data::ByteLevelBpe::Merge> merges;
-  for (const auto& m : j.at("merges")) merges.emplace_back(m.at(0).get<std::string>(), m.at(1).get<std::string>());
-  return std::make_shared<const data::ByteLevelBpe>(
-      data::ByteLevelBpe::from_vocab(j.at("tokens").get<std::vector<std::string>>(), merges));
 }
 
 /// Everything a checkpoint holds, by reference for saving. Null modules are skipped.
@@ -266,9 +240,8 @@ class CheckpointDirectory {
   std::vector<fs::path> list() const {
     std::vector<fs::path> out;
     if (!fs::exists(dir_)) return out;
-    static const std::regex pattern(R"(step-\d+\.pt)");
     for (const auto& entry : fs::directory_iterator(dir_))
-      if (std::regex_match(entry.path().filename().string(), pattern)) out.push_back(entry.path());
+      if (is_step_file(entry.path().filename().string())) out.push_back(entry.path());
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -281,6 +254,13 @@ class CheckpointDirectory {
   }
 
  private:
+  // step-<digits>.pt (a character check: <regex> would cost every binary seconds to compile).
+  static bool is_step_file(const std::string& name) {
+    constexpr std::string_view head = "step-", tail = ".pt";
+    if (name.size() <= head.size() + tail.size() || !name.starts_with(head) || !name.ends_with(tail)) return false;
+    const auto digits = std::string_view(name).substr(head.size(), name.size() - head.size() - tail.size());
+    return std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+  }
   void prune() const {
     auto files = list();
     const auto keep = static_cast<std::size_t>(keep_);

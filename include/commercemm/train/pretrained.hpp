@@ -19,9 +19,9 @@
 
 #include <commercemm/core/error.hpp>
 #include <commercemm/core/model_config.hpp>
-#include <commercemm/data/tokenizers/wordpiece.hpp>
 #include <commercemm/encoders/encoder.hpp>
 #include <commercemm/train/safetensors.hpp>
+#include <commercemm/train/tokenizer_setup.hpp>
 
 namespace commercemm::train {
 
@@ -321,12 +321,6 @@ template <class TextEncoder>
 void load_text_encoder(TextEncoder& encoder, const TextEncoderConfig& config, std::int64_t cls_id,
                        const std::filesystem::path& path) {
   load_text_encoder(encoder, config, cls_id, read_safetensors(path), path.string());
-}
-
-/// The tokenizer's [CLS] id (a WordPiece vocabulary's), or -1: what BERT's CLS embedding is.
-inline std::int64_t cls_id_of(const data::Tokenizer& tokenizer) {
-  const auto* wordpiece = dynamic_cast<const data::WordPieceTokenizer*>(&tokenizer);
-  return wordpiece ? wordpiece->token_to_id("[CLS]") : -1;
 }
 
 /// Starts `model`'s encoders from model.image.init and model.text.init, where set (one file

@@ -25,8 +25,6 @@
 #include <torch/types.h>
 
 #include <commercemm/data/loader.hpp>
-#include <commercemm/data/tokenizers/bpe_trainer.hpp>
-#include <commercemm/data/tokenizers/wordpiece.hpp>
 #include <commercemm/dist/communicator.hpp>
 #include <commercemm/dist/consistency.hpp>
 #include <commercemm/dist/environment.hpp>
@@ -38,6 +36,7 @@
 #include <commercemm/train/pretrained.hpp>
 #include <commercemm/train/progress.hpp>
 #include <commercemm/train/step.hpp>
+#include <commercemm/train/tokenizer_setup.hpp>
 
 namespace commercemm::train {
 
@@ -80,24 +79,6 @@ inline std::unique_ptr<torch::optim::AdamW> make_adamw(const std::vector<torch::
   groups.emplace_back(without, std::make_unique<torch::optim::AdamWOptions>(
                                    torch::optim::AdamWOptions(lr).weight_decay(0.0)));
   return std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(lr));
-}
-
-/// A byte-level BPE learned from a split's catalog and source texts, at most `vocab_size`
-/// ids (a small catalog runs out of pairs worth merging before that).
-inline std::shared_ptr<const data::ByteLevelBpe> learn_tokenizer(const data::DatasetSplit& split,
-                                                                std::int64_t vocab_size) {
-  return std::make_shared<const data::ByteLevelBpe>(data::train_byte_level_bpe(split.texts(), {vocab_size, 2}));
-}
-
-/// The tokenizer data.tokenizer names: learned from `split`, or read from data.vocab (and
-/// data.merges).
-inline std::shared_ptr<const data::Tokenizer> make_tokenizer(const Config& config, const data::DatasetSplit& split) {
-  const auto& d = config.data;
-  if (d.tokenizer == "wordpiece")
-    return std::make_shared<const data::WordPieceTokenizer>(data::WordPieceTokenizer::from_file(d.vocab));
-  if (d.tokenizer == "gpt2_bpe")
-    return std::make_shared<const data::ByteLevelBpe>(data::ByteLevelBpe::from_files(d.vocab, d.merges));
-  return learn_tokenizer(split, config.model.text.vocab_size);
 }
 
 template <class Recipe>

@@ -1,4 +1,5 @@
-// A user's program: build the tiny model and embed a batch.
+// A user's program: build the tiny model and embed a batch, and write its config as JSON
+// (a function commercemm::compiled compiles once).
 #include <iostream>
 
 #include <commercemm/commercemm.hpp>
@@ -13,5 +14,6 @@ int main() {
   batch.text_mask = torch::ones({2, 5}, torch::kLong);
   const auto e = model->embed(batch, cmm::FusionSplit{1});
   std::cout << "commercemm " << cmm::version << ": multimodal embeddings " << e.multimodal.sizes() << "\n";
-  return e.multimodal.size(1) == config.embed_dim ? 0 : 1;
+  const auto json = cmm::to_json(config);
+  return e.multimodal.size(1) == config.embed_dim && json.at("embed_dim") == config.embed_dim ? 0 : 1;
 }
