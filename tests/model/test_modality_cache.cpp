@@ -8,21 +8,17 @@
 
 #include <commercemm/components.hpp>
 
+#include "support.hpp"
+
 namespace cmm = commercemm;
 using Model = cmm::DefaultModel;
 
 namespace {
-cmm::ModelConfig tiny() { return cmm::presets::model("tiny"); }
+using model_test::tiny;
 
 // Random images and titles with a padded tail on every other row.
 cmm::Batch make_batch(const cmm::ModelConfig& c, std::int64_t b, std::int64_t l, std::uint64_t seed) {
-  torch::manual_seed(seed);
-  cmm::Batch batch;
-  batch.images = torch::randn({b, 3, c.image.image_size, c.image.image_size});
-  batch.text_ids = torch::randint(1, c.text.vocab_size, {b, l}, torch::kLong);
-  batch.text_mask = torch::ones({b, l}, torch::kLong);
-  for (std::int64_t r = 1; r < b; r += 2) batch.text_mask[r].narrow(0, l / 2, l - l / 2).zero_();
-  return batch;
+  return model_test::make_batch(c, b, l, seed, /*padded=*/true);
 }
 
 // The multimodal embedding through the training path: fuse() over whole sequences.
@@ -31,16 +27,26 @@ torch::Tensor fused_embedding(Model& model, const cmm::Batch& b, std::int64_t sp
   const auto image = model->encode_image(b.images);
   return model->embed_multimodal(model->fuse(text, image, cmm::FusionSplit{split}));
 }
+
+// The tiny model from a seed, in eval mode, without gradients.
+struct TinyModel {
+  explicit TinyModel(std::uint64_t seed) : model(at_seed(seed)) { model->eval(); }
+  static cmm::ModelConfig at_seed(std::uint64_t seed) {
+    torch::manual_seed(seed);
+    return tiny();
+  }
+  const cmm::ModelConfig c = tiny();
+  Model model;
+  torch::NoGradGuard no_grad;
+};
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(modality_cache)
 
 BOOST_AUTO_TEST_CASE(cached_sides_equal_the_full_forward_at_every_split) {
-  const auto c = tiny();
-  torch::manual_seed(3);
-  Model model(c);
-  model->eval();
-  torch::NoGradGuard no_grad;
+  TinyModel m(3);
+  const auto& c = m.c;
+  auto& model = m.model;
   const auto batch = make_batch(c, 4, 8, 1);
   for (std::int64_t s = 0; s <= c.fusion.layers; ++s) {
     BOOST_TEST_CONTEXT("split " << s) {
@@ -62,11 +68,9 @@ BOOST_AUTO_TEST_CASE(cached_sides_equal_the_full_forward_at_every_split) {
 }
 
 BOOST_AUTO_TEST_CASE(a_new_title_reruns_only_the_text_side) {
-  const auto c = tiny();
-  torch::manual_seed(4);
-  Model model(c);
-  model->eval();
-  torch::NoGradGuard no_grad;
+  TinyModel m(4);
+  const auto& c = m.c;
+  auto& model = m.model;
   const auto before = make_batch(c, 3, 7, 2);
   auto after = make_batch(c, 3, 7, 5);
   after.images = before.images;  // same photos, new titles
@@ -87,11 +91,9 @@ BOOST_AUTO_TEST_CASE(a_new_title_reruns_only_the_text_side) {
 }
 
 BOOST_AUTO_TEST_CASE(one_modality_alone) {
-  const auto c = tiny();
-  torch::manual_seed(5);
-  Model model(c);
-  model->eval();
-  torch::NoGradGuard no_grad;
+  TinyModel m(5);
+  const auto& c = m.c;
+  auto& model = m.model;
   const auto batch = make_batch(c, 2, 6, 3);
   const cmm::FusionSplit split{1};
   auto text_only = batch;

@@ -10,24 +10,16 @@
 #include <commercemm/components.hpp>
 #include <commercemm/encoders/conv_net.hpp>
 
+#include "support.hpp"
+
 namespace cmm = commercemm;
 using Model = cmm::DefaultModel;
 // Every image encoder the library ships, in the same model.
 using ModelsOfEveryImageEncoder =
     std::tuple<Model, cmm::Model<cmm::encoders::ConvNet, cmm::encoders::TextTransformer, cmm::fusion::MergedAttention>>;
 
-namespace {
-cmm::Batch make_batch(const cmm::ModelConfig& c, std::int64_t b, std::int64_t l, std::uint64_t seed) {
-  torch::manual_seed(seed);
-  cmm::Batch batch;
-  batch.images = torch::randn({b, 3, c.image.image_size, c.image.image_size});
-  batch.text_ids = torch::randint(1, c.text.vocab_size, {b, l}, torch::kLong);
-  batch.text_mask = torch::ones({b, l}, torch::kLong);
-  return batch;
-}
-
-cmm::ModelConfig tiny() { return cmm::presets::model("tiny"); }
-}  // namespace
+using model_test::make_batch;
+using model_test::tiny;
 
 BOOST_AUTO_TEST_SUITE(model)
 

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #include <torch/types.h>
@@ -48,8 +47,7 @@ EmbeddingCosts measure_embedding_costs(Model& model, const std::vector<Batch>& b
   };
   model->embed(batches.front(), split);  // first-call set-up is no item's cost
 
-  constexpr double none = std::numeric_limits<double>::infinity();
-  EmbeddingCosts best{none, none, none, none};
+  EmbeddingCosts best;
   for (int r = 0; r < std::max(1, repeats); ++r) {
     EmbeddingCosts pass;
     for (const auto& b : batches) {
@@ -67,8 +65,9 @@ EmbeddingCosts measure_embedding_costs(Model& model, const std::vector<Batch>& b
       const auto t3 = Clock::now();
       pass.image_side += ms(t0, t1), pass.text_side += ms(t1, t2), pass.join += ms(t2, t3);
     }
-    best.all_three = std::min(best.all_three, pass.all_three), best.image_side = std::min(best.image_side, pass.image_side);
-    best.text_side = std::min(best.text_side, pass.text_side), best.join = std::min(best.join, pass.join);
+    best = r == 0 ? pass
+                  : EmbeddingCosts{std::min(best.all_three, pass.all_three), std::min(best.image_side, pass.image_side),
+                                   std::min(best.text_side, pass.text_side), std::min(best.join, pass.join)};
   }
   const auto n = static_cast<double>(items);
   return {best.all_three / n, best.image_side / n, best.text_side / n, best.join / n};
