@@ -11,6 +11,7 @@
 
 #include <commercemm/cli/report.hpp>
 #include <commercemm/core/config_io.hpp>
+#include <commercemm/data/loader_options.hpp>
 
 namespace cmm = commercemm;
 
@@ -91,6 +92,36 @@ BOOST_AUTO_TEST_CASE(search_knobs_reach_the_index_and_belong_to_their_kind) {
   BOOST_CHECK_MESSAGE(contains(divide, "eval.pq_bytes") && contains(divide, "model.embed_dim = 256"), divide);
   cmm::Config c;
   BOOST_CHECK_THROW(cmm::apply_override(c, "eval.nprobe=4"), cmm::Error);  // eval.search is "exact"
+}
+
+// [data.augment] reaches the training loader (evaluation never augments); ranges are checked and
+// a knob of a switched-off augmentation is an error, since it would do nothing.
+BOOST_AUTO_TEST_CASE(augmentations_reach_the_training_loader_and_are_checked) {
+  const auto c = config_of("[data.augment]\nbrightness = 0.4\ncontrast = 0.3\nsaturation = 0.2\n"
+                           "grayscale_probability = 0.25\nmin_area = 0.5\nhorizontal_flip = false\n");
+  const auto training = cmm::data::loader_options(c, 8, true);
+  BOOST_REQUIRE(training.augment.has_value());
+  BOOST_TEST(training.augment->brightness == 0.4);
+  BOOST_TEST(training.augment->contrast == 0.3);
+  BOOST_TEST(training.augment->saturation == 0.2);
+  BOOST_TEST(training.augment->grayscale_probability == 0.25);
+  BOOST_TEST(training.augment->min_area == 0.5);
+  BOOST_TEST(!training.augment->horizontal_flip);
+  BOOST_TEST(!cmm::data::loader_options(c, 8, false).augment.has_value());
+  const auto range = error_of("[data.augment]\nbrightness = 1.5\n");
+  BOOST_CHECK_MESSAGE(contains(range, "data.augment.brightness") && contains(range, "[0, 1]"), range);
+  const auto area = error_of("[data.augment]\nmin_area = 0.9\nmax_area = 0.8\n");
+  BOOST_CHECK_MESSAGE(contains(area, "data.augment.min_area"), area);
+  const auto idle = error_of("[data.augment]\nrandom_resized_crop = false\nmin_area = 0.3\n");
+  BOOST_CHECK_MESSAGE(contains(idle, "data.augment.random_resized_crop") && contains(idle, "do nothing"), idle);
+  const auto flip = error_of("[data.augment]\nhorizontal_flip = false\nflip_probability = 0.9\n");
+  BOOST_CHECK_MESSAGE(contains(flip, "data.augment.flip_probability"), flip);
+  const auto typo = error_of("[data.augment]\ngreyscale_probability = 0.3\n");
+  BOOST_CHECK_MESSAGE(contains(typo, ":2") && contains(typo, "grayscale_probability"), typo);
+  auto o = cmm::Config{};
+  cmm::apply_override(o, "data.augment.grayscale_probability=0.3");
+  BOOST_TEST(o.data.augment.grayscale_probability == 0.3);
+  BOOST_TEST(cmm::config_from_json(cmm::to_json(o)).data.augment.grayscale_probability == 0.3);
 }
 
 BOOST_AUTO_TEST_CASE(the_json_copy_in_a_checkpoint_reads_back_to_the_same_config) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <commercemm/data/fashion_mnist.hpp>
 #include <commercemm/data/image.hpp>
@@ -226,6 +227,58 @@ BOOST_AUTO_TEST_CASE(augmentation_is_deterministic_for_a_seed) {
   // none() draws nothing and equals evaluation.
   data::ImageRng d(7);
   BOOST_TEST(torch::equal(data::to_tensor(raw, options, data::Augmentation::none(), d), data::to_tensor(raw, options)));
+}
+
+// Colour changes against hand-computed values on two pixels (channel-first planes), as
+// torchvision's adjust_* functions compute them on float images.
+BOOST_AUTO_TEST_CASE(colour_changes_match_hand_computed_values) {
+  const std::vector<float> image{0.5f, 1.0f, 0.2f, 0.0f, 0.1f, 0.5f};  // r r g g b b
+  const auto changed = [&](data::detail::ColourChange change) {
+    auto out = image;
+    data::detail::change_colour(out.data(), 2, change);
+    return out;
+  };
+  const auto near = [](const std::vector<float>& got, const std::vector<double>& want) {
+    for (std::size_t i = 0; i < want.size(); ++i)
+      if (std::abs(got[i] - want[i]) > 1e-6) return false;
+    return true;
+  };
+  // Brightness 1.5 scales and clamps at 1.
+  BOOST_TEST(near(changed({.brightness = 1.5f}), {0.75, 1.0, 0.3, 0.0, 0.15, 0.75}));
+  // Contrast 0.5 blends halfway to the mean luma (0.2783 + 0.356) / 2 = 0.31715.
+  BOOST_TEST(near(changed({.contrast = 0.5f}), {0.408575, 0.658575, 0.258575, 0.158575, 0.208575, 0.408575}));
+  // Saturation 2 pushes away from each pixel's luma (0.2783, 0.356), clamped to [0, 1].
+  BOOST_TEST(near(changed({.saturation = 2.0f}), {0.7217, 1.0, 0.1217, 0.0, 0.0, 0.644}));
+  // Saturation 0 and greyscale both give each pixel its luma.
+  const std::vector<double> grey{0.2783, 0.356, 0.2783, 0.356, 0.2783, 0.356};
+  BOOST_TEST(near(changed({.saturation = 0.0f}), grey));
+  BOOST_TEST(near(changed({.grayscale = true}), grey));
+  BOOST_TEST(near(changed({}), {0.5, 1.0, 0.2, 0.0, 0.1, 0.5}));
+}
+
+// Colour augmentations draw after the crop and the flip, so switching one on changes the
+// colours of the same crop; their factors stay within [1 - s, 1 + s].
+BOOST_AUTO_TEST_CASE(colour_augmentations_change_the_colours_of_the_same_crop) {
+  const data::ImageOptions options;
+  const auto raw = data::read_image(emoji_png);
+  data::ImageRng a(42), b(42);
+  const auto plain = data::denormalize(data::to_tensor(raw, options, data::Augmentation{}, a), options);
+  const auto grey = data::denormalize(data::to_tensor(raw, options, data::Augmentation{.grayscale_probability = 1}, b), options);
+  const auto luma = 0.299 * plain[0] + 0.587 * plain[1] + 0.114 * plain[2];
+  BOOST_TEST(torch::allclose(grey, luma.unsqueeze(0).expand({3, -1, -1}), 1e-4, 1e-4));
+  const data::Augmentation jitter{.brightness = 0.4, .contrast = 0.3, .saturation = 0.2};
+  data::ImageRng c(5);
+  for (int i = 0; i < 200; ++i) {
+    const auto change = data::detail::draw_colour_change(jitter, c);
+    BOOST_TEST((change.brightness >= 0.6f && change.brightness <= 1.4f));
+    BOOST_TEST((change.contrast >= 0.7f && change.contrast <= 1.3f));
+    BOOST_TEST((change.saturation >= 0.8f && change.saturation <= 1.2f));
+    BOOST_TEST(!change.grayscale);
+  }
+  // Switched off, they draw nothing: the generator is where it was.
+  data::ImageRng d(9), e(9);
+  data::detail::draw_colour_change(data::Augmentation{}, d);
+  BOOST_TEST(d() == e());
 }
 
 BOOST_AUTO_TEST_CASE(corrupt_and_missing_files_name_the_path) {

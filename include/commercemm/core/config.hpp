@@ -8,6 +8,7 @@
 
 #include <commercemm/core/model_config.hpp>
 #include <commercemm/core/options.hpp>
+#include <commercemm/data/augmentation.hpp>
 
 namespace commercemm {
 
@@ -30,6 +31,8 @@ struct DataConfig {
   /// Images with more pixels (width x height, read from the file's header before decoding) are
   /// reported and skipped: a 30000 x 30000 PNG would otherwise take 14 GB to decode.
   std::int64_t max_image_pixels = 25'000'000;
+  /// [data.augment]: the training images' augmentations (evaluation never augments).
+  data::Augmentation augment;
 };
 
 struct TrainConfig {
@@ -126,7 +129,7 @@ struct Config {
 template <class F> void visit_fields(DataConfig& c, F&& f) {
   f("dir", c.dir); f("workers", c.workers); f("tokenizer", c.tokenizer); f("vocab", c.vocab); f("merges", c.merges);
   f("pair_kinds", c.pair_kinds); f("allow_outside_paths", c.allow_outside_paths);
-  f("max_image_pixels", c.max_image_pixels);
+  f("max_image_pixels", c.max_image_pixels); f("augment", c.augment);
 }
 template <class F> void visit_fields(TrainConfig& c, F&& f) {
   f("steps", c.steps); f("batch_size", c.batch_size); f("lr", c.lr);
@@ -168,6 +171,7 @@ inline void validate(const Config& c, const std::string& file = "") {
                   "must be \"separate\" or \"shared\", got \"" + t.views + "\"");
   detail::require(c.data.workers >= 0, at, "data.workers", "must not be negative");
   detail::require(c.data.max_image_pixels >= 1, at, "data.max_image_pixels", "must be at least 1");
+  data::validate(c.data.augment, at, "data.augment.");
   detail::require(t.max_nonfinite >= 1, at, "train.max_nonfinite", "must be at least 1 (1 = stop at the first)");
   const auto& tok = c.data.tokenizer;
   detail::require(tok == "learned_bpe" || tok == "wordpiece" || tok == "gpt2_bpe", at, "data.tokenizer",

@@ -159,8 +159,9 @@ inline torch::Tensor fashion_mnist_to_model(const torch::Tensor& images, const I
         image.pixels[static_cast<std::size_t>(k) * 3 + 1] = grey;
         image.pixels[static_cast<std::size_t>(k) * 3 + 2] = grey;
       }
-      detail::resample_into(image, 0, 0, static_cast<double>(w), static_cast<double>(h), false, options,
-                            dst + i * out_stride);
+      const auto size = static_cast<int>(options.size);
+      detail::resample_into(image, 0, 0, static_cast<double>(w), static_cast<double>(h), false, size, dst + i * out_stride);
+      detail::normalise(dst + i * out_stride, static_cast<std::size_t>(size) * size, options);
     }
   });
   return out;

@@ -1,6 +1,7 @@
 #pragma once
 // Image files to model-ready tensors: decode (PNG, JPEG) with stb, composite alpha on white,
-// optionally augment (random resized crop, horizontal flip), resample, normalise.
+// optionally augment (random resized crop, horizontal flip, colour jitter, greyscale), resample,
+// normalise.
 //
 // Every function is free of shared state (stb's error string is thread-local), so a loader can
 // call them from several background threads; each thread brings its own random generator.
@@ -22,6 +23,7 @@
 
 #include <commercemm/core/error.hpp>
 #include <commercemm/core/linkage.hpp>
+#include <commercemm/data/augmentation.hpp>
 
 namespace commercemm::data {
 
@@ -34,19 +36,6 @@ struct ImageOptions {
   /// Larger images (width x height, from the file's header) are refused before decoding
   /// (data.max_image_pixels); a file may not exceed 64 bytes a pixel of that either.
   std::int64_t max_pixels = 25'000'000;
-};
-
-/// Training-time augmentations; pass none() (or call the overload without one) for evaluation.
-struct Augmentation {
-  bool random_resized_crop = true;
-  double min_area = 0.6;              ///< crop area as a fraction of the image, drawn in [min_area, max_area]
-  double max_area = 1.0;
-  double min_aspect = 3.0 / 4.0;      ///< crop width / height, drawn log-uniformly
-  double max_aspect = 4.0 / 3.0;
-  bool horizontal_flip = true;
-  double flip_probability = 0.5;
-
-  static Augmentation none() { return {.random_resized_crop = false, .horizontal_flip = false}; }
 };
 
 /// A decoded image: RGB floats in [0, 1], alpha already composited on white; [H, W, 3] row-major.
@@ -104,11 +93,10 @@ inline AxisWeights axis_weights(int source_size, double start, double length, in
   return w;
 }
 
-/// Resamples the region [x0, x0+cw) x [y0, y0+ch) of `image` to size x size, writes it
-/// normalised and channel-first into `out` ([3, size, size]), mirrored when `flip`.
-inline void resample_into(const RgbImage& image, double x0, double y0, double cw, double ch, bool flip,
-                          const ImageOptions& options, float* out) {
-  const int size = static_cast<int>(options.size);
+/// Resamples the region [x0, x0+cw) x [y0, y0+ch) of `image` to size x size and writes it
+/// channel-first into `out` ([3, size, size], values in [0, 1]), mirrored when `flip`.
+inline void resample_into(const RgbImage& image, double x0, double y0, double cw, double ch, bool flip, int size,
+                          float* out) {
   const auto wx = axis_weights(image.width, x0, cw, size);
   const auto wy = axis_weights(image.height, y0, ch, size);
   // Horizontal pass: [H_src, size, 3].
@@ -126,7 +114,7 @@ inline void resample_into(const RgbImage& image, double x0, double y0, double cw
       dst[ox * 3 + 0] = r, dst[ox * 3 + 1] = g, dst[ox * 3 + 2] = b;
     }
   }
-  // Vertical pass, then normalise into channel-first output.
+  // Vertical pass into channel-first output.
   const std::size_t plane = static_cast<std::size_t>(size) * size;
   for (int y = 0; y < size; ++y) {
     for (int x = 0; x < size; ++x) {
@@ -135,10 +123,63 @@ inline void resample_into(const RgbImage& image, double x0, double y0, double cw
         const float* p = rows.data() + (static_cast<std::size_t>(wy.source[k]) * size + x) * 3;
         for (int c = 0; c < 3; ++c) acc[c] += wy.weight[k] * p[c];
       }
-      for (int c = 0; c < 3; ++c)
-        out[c * plane + static_cast<std::size_t>(y) * size + x] = (acc[c] - options.mean[c]) / options.stddev[c];
+      for (int c = 0; c < 3; ++c) out[c * plane + static_cast<std::size_t>(y) * size + x] = acc[c];
     }
   }
+}
+
+/// In place on a channel-first [3, plane] image in [0, 1]: the model's normalisation.
+inline void normalise(float* pixels, std::size_t plane, const ImageOptions& options) {
+  for (int c = 0; c < 3; ++c)
+    for (std::size_t i = 0; i < plane; ++i) pixels[c * plane + i] = (pixels[c * plane + i] - options.mean[c]) / options.stddev[c];
+}
+
+/// The colour augmentations' draws for one image: factors of 1 and no greyscale change nothing.
+struct ColourChange {
+  float brightness = 1, contrast = 1, saturation = 1;
+  bool grayscale = false;
+};
+
+/// ITU-R 601 luma, as torchvision's rgb_to_grayscale.
+inline float luma(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }
+
+/// Applies `change` in place to a channel-first [3, plane] image in [0, 1] as torchvision's
+/// adjust_brightness, adjust_contrast, adjust_saturation and rgb_to_grayscale do on float
+/// images, in that order, each clamped to [0, 1].
+inline void change_colour(float* pixels, std::size_t plane, const ColourChange& change) {
+  float* r = pixels;
+  float* g = pixels + plane;
+  float* b = pixels + 2 * plane;
+  const auto blend = [](float x, float factor, float grey) { return std::clamp(factor * x + (1 - factor) * grey, 0.0f, 1.0f); };
+  if (change.brightness != 1)
+    for (std::size_t i = 0; i < 3 * plane; ++i) pixels[i] = std::clamp(pixels[i] * change.brightness, 0.0f, 1.0f);
+  if (change.contrast != 1) {
+    double sum = 0;
+    for (std::size_t i = 0; i < plane; ++i) sum += luma(r[i], g[i], b[i]);
+    const auto mean = static_cast<float>(sum / static_cast<double>(plane));
+    for (std::size_t i = 0; i < 3 * plane; ++i) pixels[i] = blend(pixels[i], change.contrast, mean);
+  }
+  if (change.saturation != 1) {
+    for (std::size_t i = 0; i < plane; ++i) {
+      const float grey = luma(r[i], g[i], b[i]);
+      r[i] = blend(r[i], change.saturation, grey), g[i] = blend(g[i], change.saturation, grey),
+      b[i] = blend(b[i], change.saturation, grey);
+    }
+  }
+  if (change.grayscale)
+    for (std::size_t i = 0; i < plane; ++i) r[i] = g[i] = b[i] = luma(r[i], g[i], b[i]);
+}
+
+/// Draws the colour change `augment` asks for. Only the augmentations switched on draw, so
+/// turning one on leaves the crops and flips of the others as they were.
+inline ColourChange draw_colour_change(const Augmentation& augment, ImageRng& rng) {
+  ColourChange change;
+  const auto factor = [&](double strength) { return static_cast<float>(uniform(rng, 1 - strength, 1 + strength)); };
+  if (augment.brightness > 0) change.brightness = factor(augment.brightness);
+  if (augment.contrast > 0) change.contrast = factor(augment.contrast);
+  if (augment.saturation > 0) change.saturation = factor(augment.saturation);
+  if (augment.grayscale_probability > 0) change.grayscale = uniform01(rng) < augment.grayscale_probability;
+  return change;
 }
 
 inline void check_options(const ImageOptions& options) {
@@ -179,7 +220,9 @@ COMMERCEMM_DECL RgbImage read_image(const std::filesystem::path& file,
 inline torch::Tensor to_tensor(const RgbImage& image, const ImageOptions& options) {
   detail::check_options(options);
   auto out = torch::empty({3, options.size, options.size}, torch::kFloat32);
-  detail::resample_into(image, 0, 0, image.width, image.height, false, options, out.data_ptr<float>());
+  const auto size = static_cast<int>(options.size);
+  detail::resample_into(image, 0, 0, image.width, image.height, false, size, out.data_ptr<float>());
+  detail::normalise(out.data_ptr<float>(), static_cast<std::size_t>(size) * size, options);
   return out;
 }
 
@@ -205,8 +248,13 @@ inline torch::Tensor to_tensor(const RgbImage& image, const ImageOptions& option
     }
   }
   const bool flip = augment.horizontal_flip && detail::uniform01(rng) < augment.flip_probability;
+  const auto colour = detail::draw_colour_change(augment, rng);
   auto out = torch::empty({3, options.size, options.size}, torch::kFloat32);
-  detail::resample_into(image, x0, y0, cw, ch, flip, options, out.data_ptr<float>());
+  const auto size = static_cast<int>(options.size);
+  const auto plane = static_cast<std::size_t>(size) * size;
+  detail::resample_into(image, x0, y0, cw, ch, flip, size, out.data_ptr<float>());
+  detail::change_colour(out.data_ptr<float>(), plane, colour);
+  detail::normalise(out.data_ptr<float>(), plane, options);
   return out;
 }
 

@@ -35,7 +35,7 @@ inline LoaderOptions loader_options(const Config& c, std::int64_t batch, bool tr
   o.workers = c.data.workers;
   o.seed = static_cast<std::uint64_t>(c.train.seed);
   if (training) {
-    o.augment = Augmentation{};
+    o.augment = c.data.augment;
   } else {
     o.shuffle = false;
     o.drop_last = false;
