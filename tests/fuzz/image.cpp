@@ -32,5 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(data::to_tensor(image, options));
   data::ImageRng rng(size);
   check(data::to_tensor(image, options, data::Augmentation{}, rng));
+  const data::Augmentation colour{.brightness = 1, .contrast = 1, .saturation = 1, .grayscale_probability = 0.5};
+  check(data::to_tensor(image, options, colour, rng));
   return 0;
 }
