@@ -16,12 +16,14 @@ struct DataConfig {
   std::string dir = "data/emoji-commerce";  ///< a benchmark directory written by `data emoji`
   std::int64_t workers = 1;                 ///< background decode threads of the loader
   /// "learned_bpe" (a byte-level BPE learned from the train split, at most
-  /// model.text.vocab_size ids), "wordpiece" (BERT's vocab.txt in `vocab`) or "gpt2_bpe"
-  /// (GPT-2's encoder.json in `vocab` and vocab.bpe in `merges`). The model's vocab_size then
-  /// comes from the tokenizer.
+  /// model.text.vocab_size ids), "wordpiece" (BERT's vocab.txt in `vocab`), "gpt2_bpe"
+  /// (GPT-2's encoder.json in `vocab` and vocab.bpe in `merges`; with either file the model's
+  /// vocab_size comes from the tokenizer) or "hashed_ngrams" (each word's character n-grams
+  /// hashed into model.text.vocab_size - 3 buckets; data/tokenizers/hashed_ngrams.hpp).
   std::string tokenizer = "learned_bpe";
   std::string vocab;   ///< wordpiece, gpt2_bpe: the vocabulary file
   std::string merges;  ///< gpt2_bpe: the merges file
+  std::int64_t ngram = 3;  ///< hashed_ngrams: code points per n-gram, 1-8
   /// [data.pair_kinds]: pair kind -> relative share of pass-B rows (empty: each kind's share of
   /// the pairs). When given, every kind of the train split must be listed (0 leaves it out).
   OptionTable pair_kinds;
@@ -128,7 +130,7 @@ struct Config {
 
 template <class F> void visit_fields(DataConfig& c, F&& f) {
   f("dir", c.dir); f("workers", c.workers); f("tokenizer", c.tokenizer); f("vocab", c.vocab); f("merges", c.merges);
-  f("pair_kinds", c.pair_kinds); f("allow_outside_paths", c.allow_outside_paths);
+  f("ngram", c.ngram); f("pair_kinds", c.pair_kinds); f("allow_outside_paths", c.allow_outside_paths);
   f("max_image_pixels", c.max_image_pixels); f("augment", c.augment);
 }
 template <class F> void visit_fields(TrainConfig& c, F&& f) {
@@ -174,12 +176,20 @@ inline void validate(const Config& c, const std::string& file = "") {
   data::validate(c.data.augment, at, "data.augment.");
   detail::require(t.max_nonfinite >= 1, at, "train.max_nonfinite", "must be at least 1 (1 = stop at the first)");
   const auto& tok = c.data.tokenizer;
-  detail::require(tok == "learned_bpe" || tok == "wordpiece" || tok == "gpt2_bpe", at, "data.tokenizer",
-                  "must be \"learned_bpe\", \"wordpiece\" or \"gpt2_bpe\", got \"" + tok + "\"");
-  detail::require(tok == "learned_bpe" || !c.data.vocab.empty(), at, "data.vocab",
+  detail::require(tok == "learned_bpe" || tok == "wordpiece" || tok == "gpt2_bpe" || tok == "hashed_ngrams", at,
+                  "data.tokenizer",
+                  "must be \"learned_bpe\", \"wordpiece\", \"gpt2_bpe\" or \"hashed_ngrams\", got \"" + tok + "\"");
+  const bool vocabulary_file = tok == "wordpiece" || tok == "gpt2_bpe";
+  detail::require(!vocabulary_file || !c.data.vocab.empty(), at, "data.vocab",
                   "data.tokenizer = \"" + tok + "\" reads its vocabulary from this file; it is not set");
-  detail::require(tok != "learned_bpe" || c.data.vocab.empty(), at, "data.vocab",
-                  "does nothing with data.tokenizer = \"learned_bpe\" (the vocabulary is learned)");
+  detail::require(vocabulary_file || c.data.vocab.empty(), at, "data.vocab",
+                  "does nothing with data.tokenizer = \"" + tok + "\" (it has no vocabulary file)");
+  detail::require(tok == "hashed_ngrams" || c.data.ngram == 3, at, "data.ngram",
+                  "does nothing with data.tokenizer = \"" + tok + "\" (only hashed_ngrams has n-grams)");
+  detail::require(c.data.ngram >= 1 && c.data.ngram <= 8, at, "data.ngram",
+                  "must be in [1, 8], got " + std::to_string(c.data.ngram));
+  detail::require(tok != "hashed_ngrams" || c.model.text.vocab_size >= 4, at, "model.text.vocab_size",
+                  "hashed n-grams need at least one bucket besides pad, unk and mask (>= 4)");
   detail::require(tok == "gpt2_bpe" || c.data.merges.empty(), at, "data.merges",
                   "does nothing with data.tokenizer = \"" + tok + "\" (only gpt2_bpe has a merges file)");
   detail::require(tok != "gpt2_bpe" || !c.data.merges.empty(), at, "data.merges",

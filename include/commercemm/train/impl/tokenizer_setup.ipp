@@ -7,6 +7,7 @@
 #include <commercemm/core/error.hpp>
 #include <commercemm/data/tokenizers/bpe.hpp>
 #include <commercemm/data/tokenizers/bpe_trainer.hpp>
+#include <commercemm/data/tokenizers/hashed_ngrams.hpp>
 #include <commercemm/data/tokenizers/wordpiece.hpp>
 #include <commercemm/train/tokenizer_setup.hpp>
 
@@ -23,6 +24,8 @@ COMMERCEMM_DECL std::shared_ptr<const data::Tokenizer> make_tokenizer(const Conf
     return std::make_shared<const data::WordPieceTokenizer>(data::WordPieceTokenizer::from_file(d.vocab));
   if (d.tokenizer == "gpt2_bpe")
     return std::make_shared<const data::ByteLevelBpe>(data::ByteLevelBpe::from_files(d.vocab, d.merges));
+  if (d.tokenizer == "hashed_ngrams")
+    return std::make_shared<const data::HashedNgramTokenizer>(config.model.text.vocab_size, d.ngram);
   return learn_tokenizer(split, config.model.text.vocab_size);
 }
 
@@ -34,6 +37,8 @@ COMMERCEMM_DECL nlohmann::json tokenizer_to_json(const data::Tokenizer& tokenize
   }
   if (const auto* wordpiece = dynamic_cast<const data::WordPieceTokenizer*>(&tokenizer))
     return {{"kind", "wordpiece"}, {"tokens", wordpiece->tokens()}};
+  if (const auto* hashed = dynamic_cast<const data::HashedNgramTokenizer*>(&tokenizer))
+    return {{"kind", "hashed_ngrams"}, {"vocab_size", hashed->vocab_size()}, {"n", hashed->n()}};
   throw Error(Location{"<checkpoint>", 0, "tokenizer"}, "this tokenizer type cannot be saved in a checkpoint");
 }
 COMMERCEMM_DECL std::shared_ptr<const data::Tokenizer> tokenizer_from_json(const nlohmann::json& j) {
@@ -41,6 +46,9 @@ COMMERCEMM_DECL std::shared_ptr<const data::Tokenizer> tokenizer_from_json(const
   if (kind == "wordpiece")
     return std::make_shared<const data::WordPieceTokenizer>(
         data::WordPieceTokenizer::from_tokens(j.at("tokens").get<std::vector<std::string>>(), "<checkpoint>"));
+  if (kind == "hashed_ngrams")
+    return std::make_shared<const data::HashedNgramTokenizer>(j.at("vocab_size").get<std::int64_t>(),
+                                                              j.at("n").get<std::int64_t>());
   if (kind != "byte_level_bpe")
     throw Error(Location{"<checkpoint>", 0, "tokenizer.kind"}, "unsupported tokenizer kind '" + kind + "'");
   std::vector<data::ByteLevelBpe::Merge> merges;
