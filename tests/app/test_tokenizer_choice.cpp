@@ -1,6 +1,7 @@
 // The app's tokenizer from the config: learned from the train split (default), BERT's
-// WordPiece vocab.txt, or GPT-2's byte-level BPE files; the choice sets the model's vocabulary
-// and travels in the checkpoint, so a run resumes and evaluates without the files.
+// WordPiece vocab.txt, GPT-2's byte-level BPE files, or hashed character n-grams; the choice
+// sets the model's vocabulary and travels in the checkpoint, so a run resumes and evaluates
+// without the files.
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>
@@ -82,6 +83,14 @@ BOOST_AUTO_TEST_CASE(wordpiece_and_gpt2_files_set_the_vocabulary_and_travel_in_t
                              dir / "gpt2");
   BOOST_TEST(restored2->vocab_size() == gpt2.vocab_size());
   BOOST_TEST(restored2->encode("café crème 🍰") == gpt2.encode("café crème 🍰"));
+
+  const auto restored3 = run(tiny({"train.steps=2", "train.batch_size=8", "data.tokenizer=hashed_ngrams",
+                                   "data.ngram=4", "model.text.vocab_size=512", "model.text.pool=cls_bag"}),
+                             dir / "hashed");
+  const cmm::data::HashedNgramTokenizer hashed(512, 4);
+  BOOST_TEST(restored3->vocab_size() == 512);
+  BOOST_TEST(restored3->encode("Café crème, красный") == hashed.encode("Café crème, красный"));
+  BOOST_TEST(restored3->encode("kitten") != cmm::data::HashedNgramTokenizer(512, 3).encode("kitten"));
   fs::remove_all(dir);
 }
 
@@ -99,6 +108,12 @@ BOOST_AUTO_TEST_CASE(tokenizer_keys_that_do_nothing_or_are_missing_are_errors) {
   BOOST_TEST(has(error_of({"data.vocab=\"v.txt\""}), "data.vocab: does nothing with data.tokenizer = \"learned_bpe\""));
   BOOST_TEST(has(error_of({"data.tokenizer=gpt2_bpe", "data.vocab=\"e.json\""}), "data.merges:"));
   BOOST_TEST(has(error_of({"data.tokenizer=sentencepiece"}), "data.tokenizer: must be"));
+  BOOST_TEST(has(error_of({"data.tokenizer=hashed_ngrams", "data.vocab=\"v.txt\""}),
+                 "data.vocab: does nothing with data.tokenizer = \"hashed_ngrams\""));
+  BOOST_TEST(has(error_of({"data.ngram=4"}), "data.ngram: does nothing with data.tokenizer = \"learned_bpe\""));
+  BOOST_TEST(has(error_of({"data.tokenizer=hashed_ngrams", "data.ngram=9"}), "data.ngram: must be in [1, 8]"));
+  BOOST_TEST(has(error_of({"data.tokenizer=hashed_ngrams", "model.text.vocab_size=3"}), "model.text.vocab_size:"));
+  BOOST_TEST(has(error_of({"model.text.pool=max"}), "model.text.pool: must be"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -43,6 +43,11 @@ struct TextEncoderConfig {
   std::string norm = "pre";
   /// A safetensors file to start from (Hugging Face BERT names or this library's); "" = random.
   std::string init;
+  /// What the output's CLS state (read by the text embedding head and by fusion) holds:
+  /// "cls" (the transformer's), "bag" (the mean of the input token embeddings, LayerNorm'd:
+  /// fastText's bag of pieces, which keeps the lexical overlap of two texts) or "cls_bag"
+  /// (their sum).
+  std::string pool = "cls";
 };
 
 /// fusion::MergedAttention over [text tokens; image tokens].
@@ -73,7 +78,7 @@ template <class F> void visit_fields(ImageEncoderConfig& c, F&& f) {
 template <class F> void visit_fields(TextEncoderConfig& c, F&& f) {
   f("vocab_size", c.vocab_size); f("max_length", c.max_length); f("layers", c.layers);
   f("width", c.width); f("heads", c.heads); f("mlp_ratio", c.mlp_ratio); f("dropout", c.dropout);
-  f("norm", c.norm); f("init", c.init);
+  f("norm", c.norm); f("init", c.init); f("pool", c.pool);
 }
 template <class F> void visit_fields(FusionConfig& c, F&& f) {
   f("layers", c.layers); f("width", c.width); f("heads", c.heads); f("mlp_ratio", c.mlp_ratio);
@@ -119,6 +124,8 @@ inline void validate(const ModelConfig& c, const std::string& file = "") {
   detail::require(tx.max_length > 0, at, "model.text.max_length", "must be at least 1");
   detail::require(tx.norm == "pre" || tx.norm == "post", at, "model.text.norm",
                   "must be \"pre\" or \"post\", got \"" + tx.norm + "\"");
+  detail::require(tx.pool == "cls" || tx.pool == "bag" || tx.pool == "cls_bag", at, "model.text.pool",
+                  "must be \"cls\", \"bag\" or \"cls_bag\", got \"" + tx.pool + "\"");
   const auto& fu = c.fusion;
   detail::validate_stack(at, "model.fusion.", fu.layers, fu.width, fu.heads, fu.mlp_ratio, fu.dropout);
 }
