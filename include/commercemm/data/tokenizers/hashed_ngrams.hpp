@@ -11,9 +11,9 @@
 // everything else separates words. A wrapped word shorter than n is one token.
 //
 // Ids: pad = 0, unk = 1, mask = 2, then 3 + FNV-1a-64(n-gram's UTF-8) mod buckets, the same
-// on every machine. Hashes cannot be spelled back: decode() writes each id as "#id".
+// on every machine; encoding never yields unk. Hashes cannot be spelled back: decode() writes
+// each id as "#id".
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,11 +85,13 @@ class HashedNgramTokenizer final : public Tokenizer {
     std::string valid;
     for (const unicode::Char& c : unicode::decode(text))
       if (c.cp != unicode::invalid) unicode::append(valid, c.cp);
-    std::vector<std::int32_t> out;
-    for (const unicode::Char& c : unicode::decode(map(valid, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD)))
-      if (c.cp < 0x0300 || c.cp > 0x036F) out.push_back(c.cp);
+    const auto folded = unicode::mapped(valid, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD);
+    std::vector<std::int32_t> unaccented;
+    for (const unicode::Char& c : unicode::decode(folded))
+      if (c.cp < 0x0300 || c.cp > 0x036F) unaccented.push_back(c.cp);
     std::vector<std::int32_t> composed;
-    for (const unicode::Char& c : unicode::decode(map(unicode::encode(out), UTF8PROC_COMPOSE))) composed.push_back(c.cp);
+    for (const unicode::Char& c : unicode::decode(unicode::mapped(unicode::encode(unaccented), UTF8PROC_COMPOSE)))
+      composed.push_back(c.cp);
     return composed;
   }
 
@@ -97,17 +99,6 @@ class HashedNgramTokenizer final : public Tokenizer {
   static bool is_mark(std::int32_t cp) {
     const auto c = unicode::category(cp);
     return c == UTF8PROC_CATEGORY_MN || c == UTF8PROC_CATEGORY_MC || c == UTF8PROC_CATEGORY_ME;
-  }
-
-  static std::string map(const std::string& text, int options) {
-    utf8proc_uint8_t* out = nullptr;
-    const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                                static_cast<utf8proc_ssize_t>(text.size()), &out,
-                                static_cast<utf8proc_option_t>(UTF8PROC_STABLE | options));
-    if (n < 0) throw Error(std::string("unicode normalisation failed: ") + utf8proc_errmsg(n));
-    std::string result(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
-    std::free(out);
-    return result;
   }
 
   std::int64_t bucket(const std::vector<std::int32_t>& word, std::size_t from, std::size_t count) const {

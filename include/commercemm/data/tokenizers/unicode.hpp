@@ -100,17 +100,21 @@ inline bool is_js_space(std::int32_t cp) {
   return category(cp) == UTF8PROC_CATEGORY_ZS;
 }
 
-/// The canonical decomposition (NFD) of `text`, which must be valid UTF-8.
-inline std::string nfd(std::string_view text) {
+/// `text`, which must be valid UTF-8, mapped by utf8proc with `options` (UTF8PROC_STABLE
+/// always): UTF8PROC_DECOMPOSE gives NFD, UTF8PROC_COMPOSE NFC, with UTF8PROC_COMPAT NFKD/NFKC.
+inline std::string mapped(std::string_view text, int options) {
   utf8proc_uint8_t* out = nullptr;
   const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
                               static_cast<utf8proc_ssize_t>(text.size()), &out,
-                              static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE));
+                              static_cast<utf8proc_option_t>(UTF8PROC_STABLE | options));
   if (n < 0) throw Error(std::string("unicode normalisation failed: ") + utf8proc_errmsg(n));
   std::string result(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
   std::free(out);
   return result;
 }
+
+/// The canonical decomposition (NFD) of `text`, which must be valid UTF-8.
+inline std::string nfd(std::string_view text) { return mapped(text, UTF8PROC_DECOMPOSE); }
 
 /// The whole of a file, or an Error naming it.
 /// Reads a whole vocabulary or merges file: GPT-2's largest is 1 MB, so past `limit` bytes a
