@@ -184,7 +184,7 @@ inline void validate(const Config& c, const std::string& file = "") {
                   "data.tokenizer = \"" + tok + "\" reads its vocabulary from this file; it is not set");
   detail::require(vocabulary_file || c.data.vocab.empty(), at, "data.vocab",
                   "does nothing with data.tokenizer = \"" + tok + "\" (it has no vocabulary file)");
-  detail::require(tok == "hashed_ngrams" || c.data.ngram == 3, at, "data.ngram",
+  detail::require(tok == "hashed_ngrams" || c.data.ngram == DataConfig{}.ngram, at, "data.ngram",
                   "does nothing with data.tokenizer = \"" + tok + "\" (only hashed_ngrams has n-grams)");
   detail::require(c.data.ngram >= 1 && c.data.ngram <= 8, at, "data.ngram",
                   "must be in [1, 8], got " + std::to_string(c.data.ngram));
