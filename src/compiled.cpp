@@ -9,4 +9,5 @@
 #include <commercemm/data/impl/image_decode.ipp>
 #include <commercemm/data/impl/manifest.ipp>
 #include <commercemm/eval/impl/search.ipp>
+#include <commercemm/eval/impl/side_store.ipp>
 #include <commercemm/train/impl/tokenizer_setup.ipp>

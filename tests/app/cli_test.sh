@@ -87,6 +87,39 @@ done
 "$app" embed --checkpoint "$checkpoint" --manifest data/emoji-commerce/sources-test.jsonl --index hnsw --out "$run/emb"
 [ "$(head -c 4 "$run/emb/multimodal.faiss")" = "IHNf" ] || fail "--index hnsw did not write a FAISS HNSW index"
 
+echo "== embed --keep-sides, then --update: only a changed title reruns an encoder"
+python3 - data/emoji-commerce/catalog-test.jsonl "$run/catalog.jsonl" "$run/catalog-new.jsonl" <<'PY'
+import json, os, sys
+items = [json.loads(line) for line in open(sys.argv[1])]
+for item in items:  # absolute image paths: the copies live outside the dataset directory
+    item["image"] = os.path.abspath(os.path.join(os.path.dirname(sys.argv[1]), item["image"]))
+open(sys.argv[2], "w").writelines(json.dumps(i) + "\n" for i in items)
+items[0]["title"] += " (new edition)"
+open(sys.argv[3], "w").writelines(json.dumps(i) + "\n" for i in items)
+PY
+outside=(--set data.allow_outside_paths=true)
+"$app" embed --checkpoint "$checkpoint" --manifest "$run/catalog.jsonl" "${outside[@]}" --keep-sides --out "$run/kept"
+[ -f "$run/kept/sides/sides.json" ] || fail "--keep-sides wrote no sides/sides.json"
+"$app" embed --checkpoint "$checkpoint" --manifest "$run/catalog.jsonl" "${outside[@]}" --update "$run/kept" --out "$run/same"
+python3 -c 'import json, sys; e = json.load(open(sys.argv[1])); assert e["image_sides"]["encoded"] == 0 == e["text_sides"]["encoded"], e' \
+  "$run/same/embed.json" || fail "an unchanged manifest reran an encoder"
+for f in image text multimodal; do
+  cmp -s "$run/kept/$f.npy" "$run/same/$f.npy" || fail "--update of an unchanged manifest changed $f.npy"
+done
+"$app" embed --checkpoint "$checkpoint" --manifest "$run/catalog-new.jsonl" "${outside[@]}" --update "$run/kept" --out "$run/kept"
+python3 - "$run/kept/embed.json" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["image_sides"]["encoded"] == 0 and e["text_sides"]["encoded"] == 1, e
+assert e["text_sides"]["reused"] > 0 and e["image_sides"]["reused"] > 0, e
+PY
+set +e
+"$app" embed --checkpoint "$checkpoint" --manifest "$run/catalog.jsonl" "${outside[@]}" --fusion-split 1 \
+  --update "$run/kept" --out "$run/other-split" 2> "$run/split.err"
+status=$?
+set -e
+[ "$status" -ne 0 ] && grep -q "fusion_split" "$run/split.err" || fail "--update across fusion splits is not a clear error"
+
 echo "== export a checkpoint's model; a new run starts its encoders from it"
 "$app" export --checkpoint "$checkpoint" --out "$run/model.safetensors"
 grep -qa '"image_encoder.patch_embed.weight"' "$run/model.safetensors" || fail "export lacks the ViT's names"

@@ -1,9 +1,9 @@
 #pragma once
 // The `evaluate` and `embed` subcommands of cmm::cli::main<Recipe>.
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +16,7 @@
 #include <commercemm/cli/report.hpp>
 #include <commercemm/eval/downstream.hpp>
 #include <commercemm/eval/embedding_costs.hpp>
+#include <commercemm/eval/item_embeddings.hpp>
 #include <commercemm/eval/npy.hpp>
 #include <commercemm/eval/search.hpp>
 #include <commercemm/train/metrics_log.hpp>
@@ -152,74 +153,79 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
   using Model = typename Recipe::Model;
   auto* cmd = app.add_subcommand("embed", "Write the embeddings of a manifest's items as .npy files");
   auto common = add_common_options(cmd, "runs/embed");
-  auto checkpoint_file = std::make_shared<std::string>();
-  auto manifest = std::make_shared<std::string>();
-  auto split = std::make_shared<std::optional<std::int64_t>>();
-  cmd->add_option("--checkpoint", *checkpoint_file, "Checkpoint")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--manifest", *manifest, "Items manifest (JSONL, docs/manifests.md)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--fusion-split", *split, "Fusion layers each modality runs alone (sets eval.fusion_split)");
-  auto index_kind = std::make_shared<std::string>();
-  cmd->add_option("--index", *index_kind, "Also write multimodal.faiss, a FAISS index of the multimodal embeddings "
-                                          "to serve: exact, hnsw or ivf_pq (README: Benchmarks)")
+  struct Options {
+    std::string checkpoint, manifest, index, update;
+    std::optional<std::int64_t> split;
+    bool keep_sides = false;
+  };
+  auto o = std::make_shared<Options>();
+  cmd->add_option("--checkpoint", o->checkpoint, "Checkpoint")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--manifest", o->manifest, "Items manifest (JSONL, docs/manifests.md)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--fusion-split", o->split, "Fusion layers each modality runs alone (sets eval.fusion_split)");
+  cmd->add_option("--index", o->index, "Also write multimodal.faiss, a FAISS index of the multimodal embeddings "
+                                       "to serve: exact, hnsw or ivf_pq (README: Benchmarks)")
       ->check(CLI::IsMember({"exact", "hnsw", "ivf_pq"}));
-  cmd->callback([common, checkpoint_file, manifest, split, index_kind] {
+  cmd->add_flag("--keep-sides", o->keep_sides,
+                "Also write sides/: each photo's and title's state below the fusion split, for --update");
+  cmd->add_option("--update", o->update,
+                  "An earlier `embed --keep-sides` output: reuse its sides, so only new photos and titles run "
+                  "their encoder (implies --keep-sides; may equal --out)")
+      ->check(CLI::ExistingDirectory);
+  cmd->callback([common, o] {
     if (idle_rank("embed")) return;
-    const train::Checkpoint checkpoint(*checkpoint_file);
+    const train::Checkpoint checkpoint(o->checkpoint);
     Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint, *common);
-    if (*split) apply_override(config, "eval.fusion_split=" + std::to_string(**split));
+    if (o->split) apply_override(config, "eval.fusion_split=" + std::to_string(*o->split));
     train::apply_threads(config.train.threads, config.train.precision);
     auto loaded = load_model<Model>(checkpoint, config);
-    const auto items = data::read_items(*manifest, {.allow_outside_paths = config.data.allow_outside_paths});
-    if (items.empty()) throw Error(Location{*manifest, 0, ""}, "the manifest has no items");
+    const auto items = data::read_items(o->manifest, {.allow_outside_paths = config.data.allow_outside_paths});
+    if (items.empty()) throw Error(Location{o->manifest, 0, ""}, "the manifest has no items");
     data::ProductIndex products;
     std::vector<data::Record> records;
     for (const auto& item : items) records.push_back({data::to_example(item, products, item.product_id), {}});
     data::Loader loader(std::move(records), checkpoint.tokenizer(),
                         data::loader_options(config, config.eval.batch_size, false));
-    // Rows lacking a modality are NaN in that file, so row i is always line i of ids.txt.
-    std::vector<torch::Tensor> image, text, multimodal;
-    std::vector<std::string> ids;
-    auto rows = [](const torch::Tensor& e, const torch::Tensor& present, std::int64_t b, std::int64_t d) {
-      auto out = torch::full({b, d}, std::numeric_limits<float>::quiet_NaN());
-      if (!e.defined()) return out;
-      out = e.to(torch::kFloat32);
-      if (present.defined()) out = out.masked_fill(present.logical_not().unsqueeze(1), std::numeric_limits<float>::quiet_NaN());
-      return out;
-    };
-    const auto embed = embed_function(loaded.model, config.eval.fusion_split, config.train.precision);
-    while (auto batch = loader.next()) {
-      const auto& b = batch->source;
-      const auto e = embed(b);
-      const auto d = config.model.embed_dim;
-      image.push_back(rows(e.image, b.image_present, b.size(), d));
-      text.push_back(rows(e.text, b.text_present, b.size(), d));
-      multimodal.push_back(rows(e.multimodal, {}, b.size(), d));
-      ids.insert(ids.end(), b.item_ids.begin(), b.item_ids.end());
-    }
-    if (ids.empty()) throw Error(Location{*manifest, 0, ""}, "no item could be embedded (every image failed to decode)");
+    const eval::SideStoreHeader header{eval::model_fingerprint(*loaded.model), config.eval.fusion_split,
+                                       config.train.precision};
+    std::optional<eval::SideStore> previous;
+    if (!o->update.empty()) previous = eval::SideStore::load(fs::path(o->update) / "sides", header);
+    const bool keep = o->keep_sides || previous;
+    eval::SideStore store(header);
+    const auto start = std::chrono::steady_clock::now();
+    const auto e = eval::embed_items(loaded.model, loader, FusionSplit{config.eval.fusion_split},
+                                     config.train.precision, store, previous ? &*previous : nullptr, keep);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (e.ids.empty()) throw Error(Location{o->manifest, 0, ""}, "no item could be embedded (every image failed to decode)");
     const fs::path out = common->out;
     fs::create_directories(out);
-    eval::write_npy(out / "image.npy", torch::cat(image));
-    eval::write_npy(out / "text.npy", torch::cat(text));
-    const auto all_multimodal = torch::cat(multimodal);
-    eval::write_npy(out / "multimodal.npy", all_multimodal);
+    // Rows lacking a modality are NaN in that file, so row i is always line i of ids.txt.
+    eval::write_npy(out / "image.npy", e.image);
+    eval::write_npy(out / "text.npy", e.text);
+    eval::write_npy(out / "multimodal.npy", e.multimodal);
     write_atomically(out / "ids.txt", [&](const fs::path& temporary) {
       std::ofstream f(temporary);
-      for (const auto& id : ids) f << id << '\n';
+      for (const auto& id : e.ids) f << id << '\n';
       f.flush();
       if (!f) throw Error(Location{(out / "ids.txt").string(), 0, ""}, "cannot write");
     });
-    if (!index_kind->empty()) {  // row i is line i of ids.txt, as in the .npy files
+    if (keep) store.save(out / "sides");  // only the sides these items use: a removed item's go
+    const auto counts = [](const eval::SideCounts& c) { return nlohmann::json{{"encoded", c.encoded}, {"reused", c.reused}}; };
+    write_json(out / "embed.json", {{"items", e.ids.size()}, {"seconds", seconds},
+                                    {"fusion_split", config.eval.fusion_split}, {"update", !o->update.empty()},
+                                    {"image_sides", counts(e.image_sides)}, {"text_sides", counts(e.text_sides)}});
+    if (!o->index.empty()) {  // row i is line i of ids.txt, as in the .npy files
       auto index_config = config;  // the index kind's knobs come from [eval], as evaluate's do
-      index_config.eval.search = *index_kind;
+      index_config.eval.search = o->index;
       validate(index_config);
-      auto options = search_options(index_config);
-      eval::InnerProductIndex(all_multimodal, options).save(out / "multimodal.faiss");
-      std::printf("wrote %s (%s)\n", (out / "multimodal.faiss").c_str(), index_kind->c_str());
+      eval::InnerProductIndex(e.multimodal, search_options(index_config)).save(out / "multimodal.faiss");
+      std::printf("wrote %s (%s)\n", (out / "multimodal.faiss").c_str(), o->index.c_str());
     }
-    std::printf("wrote %zu items x %lld dims to %s/{image,text,multimodal}.npy and ids.txt (%lld skipped for bad images)\n",
-                ids.size(), static_cast<long long>(config.model.embed_dim), out.c_str(),
-                static_cast<long long>(loader.stats().skipped));
+    std::printf("wrote %zu items x %lld dims to %s/{image,text,multimodal}.npy and ids.txt in %.1f s "
+                "(%lld skipped for bad images); encoders ran for %lld photos and %lld titles, %lld and %lld reused\n",
+                e.ids.size(), static_cast<long long>(config.model.embed_dim), out.c_str(), seconds,
+                static_cast<long long>(loader.stats().skipped), static_cast<long long>(e.image_sides.encoded),
+                static_cast<long long>(e.text_sides.encoded), static_cast<long long>(e.image_sides.reused),
+                static_cast<long long>(e.text_sides.reused));
   });
 }
 
