@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include <commercemm/core/config_io.hpp>
 
@@ -91,9 +92,11 @@ BOOST_AUTO_TEST_CASE(overrides_and_json) {
 }
 
 BOOST_AUTO_TEST_CASE(shipped_configs_load) {
-  for (const char* name : {"tiny", "small", "base"}) {
-    const auto c = cmm::load_config(std::string(COMMERCEMM_SOURCE_DIR) + "/examples/configs/" + name + ".toml");
-    BOOST_TEST(c.model.preset == name);
+  for (const auto& [name, preset] : {std::pair{"tiny", "tiny"}, std::pair{"small", "small"}, std::pair{"base", "base"},
+                                      std::pair{"demo", "tiny"}, std::pair{"long", "tiny"}}) {
+    const auto file = std::filesystem::path(COMMERCEMM_SOURCE_DIR) / "examples" / "configs" / (std::string(name) + ".toml");
+    const auto c = cmm::load_config(file.string());
+    BOOST_TEST(c.model.preset == preset);
   }
 }
 
