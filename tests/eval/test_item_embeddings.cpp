@@ -152,6 +152,11 @@ BOOST_AUTO_TEST_CASE(an_update_reruns_only_new_photos_and_titles_and_equals_a_fr
       // The new store holds what the new items use: c's photo 2 and a's old pairing are gone.
       BOOST_TEST(updated.size(cmm::Modality::image) == 3u);
       BOOST_TEST(updated.size(cmm::Modality::text) == 5u);
+      // Saved over the store it was updated from (`--update DIR --out DIR`): the new one reads back.
+      updated.save(dir.path / "sides");
+      const auto again = cmm::eval::SideStore::load(dir.path / "sides", f.header(split));
+      BOOST_TEST(again.size(cmm::Modality::image) == 3u);
+      BOOST_TEST(again.size(cmm::Modality::text) == 5u);
     }
   }
 }

@@ -61,8 +61,8 @@ class SideStore {
   std::size_t size(Modality modality) const { return sides(modality).size(); }
   void clear() { image_.clear(), text_.clear(); }
 
-  /// Writes the store to `dir` (created if needed); sides.json goes last, so an interrupted
-  /// save is refused by load().
+  /// Writes the store to `dir` (created if needed); sides.json is removed first and written
+  /// last, so an interrupted save is refused by load().
   COMMERCEMM_DECL void save(const std::filesystem::path& dir) const;
   /// Reads a store written by save(). Throws commercemm::Error naming the file for a missing
   /// or inconsistent one, and naming the field when `expected` (the current model, split and

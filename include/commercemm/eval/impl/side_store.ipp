@@ -47,6 +47,9 @@ COMMERCEMM_DECL std::string model_fingerprint(const torch::nn::Module& module) {
 COMMERCEMM_DECL void SideStore::save(const std::filesystem::path& dir) const {
   namespace fs = std::filesystem;
   fs::create_directories(dir);
+  // The arrays may replace an earlier store's (`--update DIR --out DIR`): without sides.json
+  // until the last write, a save cut short is refused by load() instead of mixing two stores.
+  fs::remove(dir / "sides.json");
   nlohmann::json counts, dtypes;
   for (const auto m : {Modality::image, Modality::text}) {
     const auto& table = sides(m);
@@ -141,7 +144,8 @@ COMMERCEMM_DECL SideStore SideStore::load(const std::filesystem::path& dir, cons
     const auto& count = field("rows").value(prefix, nlohmann::json());
     const auto& dtype_entry = field("side_dtype").value(prefix, nlohmann::json());
     if (!count.is_number_integer() || !dtype_entry.is_string())
-      throw Error(Location{file.string(), 0, "rows." + prefix}, "missing, or side_dtype." + prefix + " is");
+      throw Error(Location{file.string(), 0, "rows." + prefix},
+                  "rows." + prefix + " must be an integer and side_dtype." + prefix + " a string");
     const auto rows = count.get<std::int64_t>();
     const auto dtype_name = dtype_entry.get<std::string>();
     const auto dtype = dtype_name == "BFloat16" ? torch::kBFloat16 : torch::kFloat;
