@@ -58,14 +58,14 @@ inline ModalityCache stack(const std::vector<const StoredSide*>& rows, FusionSpl
   const auto& first = rows.front()->tokens;
   const auto n = static_cast<std::int64_t>(rows.size());
   auto tokens = torch::zeros({n, longest, first.size(1)}, first.options());
-  auto valid = torch::zeros({n, longest}, torch::kBool);
+  torch::Tensor valid = ragged ? torch::zeros({n, longest}, torch::kBool) : torch::Tensor();
   for (std::int64_t i = 0; i < n; ++i) {
     const auto length = rows[static_cast<std::size_t>(i)]->tokens.size(0);
     tokens[i].narrow(0, 0, length).copy_(rows[static_cast<std::size_t>(i)]->tokens);
-    valid[i].narrow(0, 0, length).fill_(true);
+    if (ragged) valid[i].narrow(0, 0, length).fill_(true);
   }
   ModalityCache out;
-  out.side = {{tokens, ragged ? valid : torch::Tensor()}, split};
+  out.side = {{tokens, valid}, split};
   return out;
 }
 
