@@ -45,6 +45,8 @@ assert set(m) >= {"recall@1", "recall@5", "recall@10", "mrr", "queries"}, m
 assert m["queries"] == 90, m  # one review per test product
 assert "review_to_product" in reference["trigram_tfidf"], reference  # reviews are text
 assert "review_to_product" not in reference["raw_pixels"], reference  # ... with no image
+hybrid = reference["model_plus_tfidf"]["review_to_product"]  # the model's cosine plus TF-IDF's
+assert hybrid["queries"] == 90 and 0 <= hybrid["mrr"] <= 1, hybrid
 print("review_to_product:", m)
 PY
 

@@ -58,6 +58,9 @@ BOOST_AUTO_TEST_CASE(wrong_types_and_ranges_name_the_key) {
   BOOST_CHECK_MESSAGE(contains(search, "eval.search") && contains(search, "ivf"), search);
   const auto every = error_of("[train]\nlog_every = 0\n");
   BOOST_CHECK_MESSAGE(contains(every, "train.log_every"), every);
+  const auto hybrid = error_of("[eval]\nhybrid_weight = -0.5\n");
+  BOOST_CHECK_MESSAGE(contains(hybrid, "eval.hybrid_weight") && contains(hybrid, "at least 0"), hybrid);
+  BOOST_TEST(config_of("[eval]\nhybrid_weight = 2.5\n").eval.hybrid_weight == 2.5);
   cmm::Config c;
   BOOST_CHECK_THROW(cmm::apply_override(c, "finetune.batch_size=1"), cmm::Error);
   BOOST_CHECK_NO_THROW(cmm::apply_override(c, "eval.search=hnsw"));

@@ -6,6 +6,7 @@
 // row, so every product ties with the true one; ranking such ties in the true product's favour
 // doubles the TF-IDF row's MRR on the embedded split, and would credit TF-IDF with queries it
 // knows nothing about.
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <torch/nn/functional/normalization.h>
 #include <torch/types.h>
 
 #include <commercemm/data/image.hpp>
@@ -141,6 +143,52 @@ BOOST_AUTO_TEST_CASE(raw_pixel_rows_equal_the_direct_computation) {
     const auto direct = rank_directly(pixels(pair_sources(r.bench.test, kind, products)), products, gallery,
                                       catalog_products);
     check_row(rows.at(kind + "_to_product"), direct, "pixels " + kind);
+  }
+}
+
+// The hybrid row on stand-in model embeddings (seeded random unit rows, so no two products tie):
+// each score must be the model's cosine plus the weight times the full TF-IDF cosine, computed
+// here without as_hybrid's column selection; image queries score by the model alone.
+BOOST_AUTO_TEST_CASE(hybrid_rows_equal_the_model_plus_weighted_tfidf) {
+  Reported r;
+  torch::manual_seed(7);
+  auto stand_in = [](eval::EmbeddedSet& s) {
+    auto unit = [&] { return torch::nn::functional::normalize(torch::randn({s.size(), 16}),
+                                                              torch::nn::functional::NormalizeFuncOptions().dim(1)); };
+    s.image = unit(), s.text = unit(), s.multimodal = unit();
+  };
+  stand_in(r.sets.train_catalog), stand_in(r.sets.test_catalog);
+  for (auto& [kind, s] : r.sets.sources) stand_in(s);
+  const double weight = 2.0;
+  const auto tfidf_sets = eval::as_tfidf(r.sets, eval::fit_tfidf(r.bench.train));
+  const auto hybrid = eval::as_hybrid(r.sets, tfidf_sets, weight);
+  BOOST_TEST(hybrid.test_catalog.multimodal.size(1) > 16);
+  BOOST_TEST(hybrid.test_catalog.multimodal.size(1) < tfidf_sets.test_catalog.text.size(1) + 16);  // columns dropped
+  const auto rows = eval::score_tasks(hybrid, kTasks, {});
+
+  eval::TrigramTfidf tfidf;
+  tfidf.fit(r.bench.train.texts());
+  std::vector<std::string> catalog_texts, catalog_products;
+  for (const auto* item : r.sets.test_catalog.items) catalog_texts.push_back(item->text()), catalog_products.push_back(item->product_id);
+  const auto scale = std::sqrt(weight);
+  const auto gallery = torch::cat({r.sets.test_catalog.multimodal, scale * tfidf.transform(catalog_texts)}, 1);
+  for (const std::string kind : {"query", "post", "image"}) {
+    const auto task = r.bench.task(kind + "_to_product");
+    const auto& sources = r.sets.sources.at(kind);
+    std::map<std::string, std::int64_t> row;  // source id -> its row in the set
+    for (std::size_t i = 0; i < sources.items.size(); ++i) row[sources.items[i]->id] = static_cast<std::int64_t>(i);
+    std::vector<std::string> products, texts;
+    std::vector<std::int64_t> rows_of_pairs;
+    for (const auto* item : pair_sources(r.bench.test, kind, products)) {
+      texts.push_back(item->text());
+      rows_of_pairs.push_back(row.at(item->id));
+    }
+    const auto model = sources.get(task.query).index_select(0, torch::tensor(rows_of_pairs));
+    const auto lexical = task.query == cmm::Modality::image ? torch::zeros({model.size(0), gallery.size(1) - 16})
+                                                           : scale * tfidf.transform(texts);
+    const auto direct = rank_directly(torch::cat({model, lexical}, 1), products, gallery, catalog_products);
+    BOOST_TEST(direct.all_tied == 0);
+    check_row(rows.at(kind + "_to_product"), direct, "model + tf-idf " + kind);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -103,7 +104,7 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
   cmd->add_option("--search", o->search, "exact, hnsw or ivf_pq (sets eval.search)");
   cmd->add_flag("--sweep-fusion-split", o->sweep,
                 "Also score the multimodal tasks at every fusion split (fusion_sweep.jsonl): quality against cost");
-  cmd->add_flag("--no-reference", o->no_reference, "Skip the reference rows (untrained model, raw pixels, TF-IDF)");
+  cmd->add_flag("--no-reference", o->no_reference, "Skip the reference rows (untrained model, raw pixels, TF-IDF, model + TF-IDF)");
   cmd->callback([common, o] {
     if (idle_rank("evaluate")) return;
     const train::Checkpoint checkpoint(o->checkpoint);
@@ -130,7 +131,7 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
 
     nlohmann::json references = nlohmann::json::object();
     if (!o->no_reference) {
-      std::fprintf(stderr, "scoring the reference rows: the untrained model, raw pixels, trigram TF-IDF\n");
+      std::fprintf(stderr, "scoring the reference rows: the untrained model, raw pixels, trigram TF-IDF, model + TF-IDF\n");
       torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
       Model untrained(config.model);
       untrained->eval();
@@ -138,8 +139,15 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
           eval::embed_benchmark(bench, tokenizer, config, embed_function(untrained, split, precision), tasks, false),
           tasks, search, nullptr, bench.tasks);
       references["raw_pixels"] = eval::score_tasks(eval::as_pixels(sets), tasks, search, nullptr, bench.tasks);
-      references["trigram_tfidf"] =
-          eval::score_tasks(eval::as_tfidf(sets, eval::fit_tfidf(bench.train)), tasks, search, nullptr, bench.tasks);
+      const auto tfidf = eval::as_tfidf(sets, eval::fit_tfidf(bench.train));
+      references["trigram_tfidf"] = eval::score_tasks(tfidf, tasks, search, nullptr, bench.tasks);
+      if (config.eval.hybrid_weight > 0) {  // the model and TF-IDF summed: what a hybrid search engine ranks by
+        auto hybrid = eval::score_tasks(eval::as_hybrid(sets, tfidf, config.eval.hybrid_weight), tasks, search,
+                                        nullptr, bench.tasks);
+        for (const auto& t : tasks)  // where TF-IDF has nothing to add (no text), the row would be the model's
+          if (!references["trigram_tfidf"].contains(t)) hybrid.erase(t);
+        references["model_plus_tfidf"] = std::move(hybrid);
+      }
       write_json(out / "reference.json", references);
     }
     print_table(metrics, references, bench);

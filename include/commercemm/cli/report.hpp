@@ -43,11 +43,12 @@ inline double chance(const eval::DownstreamTask& task, const nlohmann::json& sco
   return 1.0 / static_cast<double>(std::max<std::size_t>(products.size(), 1));
 }
 
-/// `references`: {"untrained": metrics, "raw_pixels": metrics, "trigram_tfidf": metrics}
+/// `references`: {"untrained": metrics, "raw_pixels": metrics, "trigram_tfidf": metrics,
+/// "model_plus_tfidf": metrics}
 /// (any may be missing; a task a reference cannot do shows "-").
 inline void print_table(const nlohmann::json& metrics, const nlohmann::json& references, const eval::Benchmark& bench) {
-  std::printf("\n%-30s %8s %8s %8s | %9s %10s %8s %8s\n", "task", "R@1/acc", "R@10/F1", "MRR", "untrained",
-              "raw pixels", "tf-idf", "chance");
+  std::printf("\n%-30s %8s %8s %8s | %9s %10s %8s %9s %8s\n", "task", "R@1/acc", "R@10/F1", "MRR", "untrained",
+              "raw pixels", "tf-idf", "+tf-idf", "chance");
   auto primary = [](const nlohmann::json& scores, bool retrieval) {
     return scores.value(retrieval ? "recall@1" : "accuracy", 0.0);
   };
@@ -64,13 +65,13 @@ inline void print_table(const nlohmann::json& metrics, const nlohmann::json& ref
     const bool retrieval = task.kind == eval::TaskKind::retrieval;
     const double second = scores.value(retrieval ? "recall@10" : "macro_f1", 0.0);
     const std::string mrr = retrieval ? std::to_string(scores.value("mrr", 0.0)).substr(0, 6) : "-";
-    std::printf("%-30s %8.4f %8.4f %8s | %9s %10s %8s %8.4f\n", name.c_str(), primary(scores, retrieval), second,
+    std::printf("%-30s %8.4f %8.4f %8s | %9s %10s %8s %9s %8.4f\n", name.c_str(), primary(scores, retrieval), second,
                 mrr.c_str(), reference("untrained", name, retrieval).c_str(),
                 reference("raw_pixels", name, retrieval).c_str(), reference("trigram_tfidf", name, retrieval).c_str(),
-                chance(task, scores, bench));
+                reference("model_plus_tfidf", name, retrieval).c_str(), chance(task, scores, bench));
   }
   std::printf("categorization: accuracy, macro-F1; retrieval: Recall@1, Recall@10, MRR; the reference columns and "
-              "chance are on the first\n");
+              "chance are on the first; +tf-idf: the model's cosine plus eval.hybrid_weight times TF-IDF's\n");
   std::fflush(stdout);
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The run configuration: one struct per TOML table, field for field, read by load_config().
 // Unknown keys, wrong types and invalid sizes are errors naming the file, line and key.
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -105,6 +106,9 @@ struct EvalConfig {
   std::int64_t fusion_split = 0;       ///< fusion layers each modality runs alone (0 = all joint)
   std::int64_t fashion_mnist_train = 2000;  ///< Fashion-MNIST images for centroids / fine-tuning
   std::int64_t fashion_mnist_test = 1000;   ///< Fashion-MNIST test images scored
+  /// evaluate's hybrid reference row: the model's cosine plus this times the trigram TF-IDF
+  /// cosine (eval::as_hybrid); 0 leaves the row out
+  double hybrid_weight = 1.0;
 };
 
 /// One [tasks.<name>] table; weight 0 switches a compiled-in task off at run time. Every other
@@ -154,6 +158,7 @@ template <class F> void visit_fields(EvalConfig& c, F&& f) {
   f("hnsw_m", c.hnsw_m); f("ef_construction", c.ef_construction); f("ef_search", c.ef_search);
   f("ivf_lists", c.ivf_lists); f("pq_bytes", c.pq_bytes); f("nprobe", c.nprobe);
   f("fashion_mnist_train", c.fashion_mnist_train); f("fashion_mnist_test", c.fashion_mnist_test);
+  f("hybrid_weight", c.hybrid_weight);
 }
 
 inline void validate(const Config& c, const std::string& file = "") {
@@ -233,6 +238,8 @@ inline void validate(const Config& c, const std::string& file = "") {
                   "must be in [0, model.fusion.layers = " + std::to_string(c.model.fusion.layers) + "]");
   detail::require(e.fashion_mnist_train > 0, at, "eval.fashion_mnist_train", "must be at least 1");
   detail::require(e.fashion_mnist_test > 0, at, "eval.fashion_mnist_test", "must be at least 1");
+  detail::require(std::isfinite(e.hybrid_weight) && e.hybrid_weight >= 0, at, "eval.hybrid_weight",
+                  "must be a finite number, at least 0 (0 = no hybrid row)");
   for (const auto& [name, task] : c.tasks)
     detail::require(task.weight >= 0, at, "tasks." + name + ".weight", "must not be negative");
 }
