@@ -37,7 +37,8 @@ encoder's token-id range check) and its zero_grad (LibTorch 1.13 zeroes gradient
 here they are set to None).
 
 Usage: /usr/bin/python3 benchmarks/python/steps.py CASE PRESET BATCH [STEPS] [--flops]
-Prints "ms_per_step <float>" after one untimed warm-up step, or with --flops
+Prints "ms_per_step <float>" after one untimed warm-up step, the faster of two passes over
+steps 1..STEPS, or with --flops
 "gflop_per_step <float>": the matrix products and convolutions of one step, forward and
 backward, counted with torch.profiler as benchmarks/gemm_flops.hpp counts them (equal to the
 C++ GFLOP/step of every case here).
@@ -526,10 +527,16 @@ def main():
         n = CPP_ITERATIONS[preset] + 1  # the step whose draws the C++ benchmark counts
         print(f"gflop_per_step {gemm_flops(lambda: step.run(a, source, target, n)) / 1e9:.4f}")
         return
-    start = time.perf_counter()
-    for n in range(1, steps + 1):
-        step.run(a, source, target, n)
-    print(f"ms_per_step {(time.perf_counter() - start) / steps * 1e3:.1f}")
+    # Two passes over steps 1..STEPS, the faster kept, as scripts/bench --peer keeps the faster
+    # of two repetitions of the C++ case: a process's first steps at each new fusion split pay
+    # one-time costs (the allocator growing, kernels meeting new shapes) that training does not.
+    best = float("inf")
+    for _ in range(2):
+        start = time.perf_counter()
+        for n in range(1, steps + 1):
+            step.run(a, source, target, n)
+        best = min(best, (time.perf_counter() - start) / steps)
+    print(f"ms_per_step {best * 1e3:.1f}")
 
 
 if __name__ == "__main__":
