@@ -142,11 +142,11 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
       const auto tfidf = eval::as_tfidf(sets, eval::fit_tfidf(bench.train));
       references["trigram_tfidf"] = eval::score_tasks(tfidf, tasks, search, nullptr, bench.tasks);
       if (config.eval.hybrid_weight > 0) {  // the model and TF-IDF summed: what a hybrid search engine ranks by
-        auto hybrid = eval::score_tasks(eval::as_hybrid(sets, tfidf, config.eval.hybrid_weight), tasks, search,
-                                        nullptr, bench.tasks);
-        for (const auto& t : tasks)  // where TF-IDF has nothing to add (no text), the row would be the model's
-          if (!references["trigram_tfidf"].contains(t)) hybrid.erase(t);
-        references["model_plus_tfidf"] = std::move(hybrid);
+        std::vector<std::string> text_tasks;  // where TF-IDF has nothing to add, the row would be the model's
+        for (const auto& t : tasks)
+          if (references["trigram_tfidf"].contains(t)) text_tasks.push_back(t);
+        references["model_plus_tfidf"] = eval::score_tasks(eval::as_hybrid(sets, tfidf, config.eval.hybrid_weight),
+                                                           text_tasks, search, nullptr, bench.tasks);
       }
       write_json(out / "reference.json", references);
     }
