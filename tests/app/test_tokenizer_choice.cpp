@@ -114,6 +114,24 @@ BOOST_AUTO_TEST_CASE(tokenizer_keys_that_do_nothing_or_are_missing_are_errors) {
   BOOST_TEST(has(error_of({"data.tokenizer=hashed_ngrams", "data.ngram=9"}), "data.ngram: must be in [1, 8]"));
   BOOST_TEST(has(error_of({"data.tokenizer=hashed_ngrams", "model.text.vocab_size=3"}), "model.text.vocab_size:"));
   BOOST_TEST(has(error_of({"model.text.pool=max"}), "model.text.pool: must be"));
+  BOOST_TEST(has(error_of({"data.pair_sampling=queries"}), "data.pair_sampling: must be \"pairs\" or \"products\""));
+}
+
+// Pass B's data keys in a recipe without pass B would do nothing: errors naming the key.
+BOOST_AUTO_TEST_CASE(cross_pair_data_keys_without_a_cross_pair_task_are_errors) {
+  const auto split = cmm::data::read_split(COMMERCEMM_SOURCE_DIR "/data/emoji-commerce", "train");
+  const auto out = fs::temp_directory_path() / ("commercemm-pass-b-keys-" + std::to_string(::getpid()));
+  for (const auto& [override, key] : {std::pair{"data.pair_sampling=products", "data.pair_sampling"},
+                                      std::pair{"data.pair_kinds.query=1", "data.pair_kinds"}}) {
+    const auto config = tiny({override});
+    BOOST_CHECK_EXCEPTION((cmm::train::Trainer<Recipe>(config, cmm::train::make_tokenizer(config, split), split, out)),
+                          cmm::Error, [&](const cmm::Error& e) {
+                            BOOST_TEST_MESSAGE(e.what());
+                            return e.where().field == key &&
+                                   e.message().find("no cross-pair task") != std::string::npos;
+                          });
+  }
+  fs::remove_all(out);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -28,6 +28,9 @@ struct DataConfig {
   /// [data.pair_kinds]: pair kind -> relative share of pass-B rows (empty: each kind's share of
   /// the pairs). When given, every kind of the train split must be listed (0 leaves it out).
   OptionTable pair_kinds;
+  /// How pass B draws each kind's pairs: "pairs" (every pair equally often) or "products"
+  /// (every target product equally often, its pairs taking turns; data::PairSampling).
+  std::string pair_sampling = "pairs";
   /// Manifest paths (images) that resolve outside the manifest's directory ("..", absolute
   /// paths, symlinks pointing out) are errors unless this is true.
   bool allow_outside_paths = false;
@@ -134,7 +137,8 @@ struct Config {
 
 template <class F> void visit_fields(DataConfig& c, F&& f) {
   f("dir", c.dir); f("workers", c.workers); f("tokenizer", c.tokenizer); f("vocab", c.vocab); f("merges", c.merges);
-  f("ngram", c.ngram); f("pair_kinds", c.pair_kinds); f("allow_outside_paths", c.allow_outside_paths);
+  f("ngram", c.ngram); f("pair_kinds", c.pair_kinds); f("pair_sampling", c.pair_sampling);
+  f("allow_outside_paths", c.allow_outside_paths);
   f("max_image_pixels", c.max_image_pixels); f("augment", c.augment);
 }
 template <class F> void visit_fields(TrainConfig& c, F&& f) {
@@ -177,6 +181,8 @@ inline void validate(const Config& c, const std::string& file = "") {
   detail::require(t.views == "separate" || t.views == "shared", at, "train.views",
                   "must be \"separate\" or \"shared\", got \"" + t.views + "\"");
   detail::require(c.data.workers >= 0, at, "data.workers", "must not be negative");
+  detail::require(c.data.pair_sampling == "pairs" || c.data.pair_sampling == "products", at, "data.pair_sampling",
+                  "must be \"pairs\" or \"products\", got \"" + c.data.pair_sampling + "\"");
   detail::require(c.data.max_image_pixels >= 1, at, "data.max_image_pixels", "must be at least 1");
   data::validate(c.data.augment, at, "data.augment.");
   detail::require(t.max_nonfinite >= 1, at, "train.max_nonfinite", "must be at least 1 (1 = stop at the first)");

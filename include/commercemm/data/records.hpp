@@ -74,15 +74,62 @@ inline std::vector<Record> cross_pair_records(const DatasetSplit& split, Product
   return out;
 }
 
+/// How pass B draws a kind's pairs (data.pair_sampling): "pairs" (each pair equally often,
+/// so a product with 40 queries is a target 40 times as often as one with 1) or "products"
+/// (each target product equally often, its pairs taking turns: a catalog's popular products
+/// do not crowd out the rest).
+enum class PairSampling { pairs, products };
+
+/// `n` of one kind's `records`, each target product equally often (give or take one): rounds
+/// over the products in a seeded order, each product's pairs in a seeded order, repeated
+/// when a product needs more than it has.
+inline std::vector<Record> product_balanced(std::vector<Record> records, std::size_t n, std::mt19937_64& rng) {
+  std::map<std::int64_t, std::vector<Record>> by_product;
+  for (auto& r : records) by_product[r.target->product].push_back(std::move(r));
+  std::vector<std::vector<Record>*> order;
+  for (auto& [product, pairs] : by_product) {
+    std::shuffle(pairs.begin(), pairs.end(), rng);
+    order.push_back(&pairs);
+  }
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<Record> out;
+  out.reserve(n);
+  for (std::size_t round = 0; out.size() < n; ++round)
+    for (auto* pairs : order) {
+      if (out.size() == n) break;
+      out.push_back((*pairs)[round % pairs->size()]);
+    }
+  return out;
+}
+
 /// Pass B records with the pair kinds mixed by `weights` (kind -> relative share; empty:
 /// every pair once, so each kind has its share of the pairs). With weights, each kind gets
 /// round(w / sum(w) * N) records, N the pairs of the weighted kinds: its pairs in a seeded
 /// order, repeated when it needs more than it has (they are augmented anew each time).
+/// `sampling` = products spreads each kind's records evenly over its target products.
 /// A weight for a kind the split lacks, a kind of the split without a weight, or a negative
 /// weight is an error naming data.pair_kinds.<kind>.
 inline std::vector<Record> mixed_cross_pair_records(const DatasetSplit& split, ProductIndex& products,
-                                                    const OptionTable& weights, std::uint64_t seed) {
-  if (weights.empty()) return cross_pair_records(split, products);
+                                                    const OptionTable& weights, std::uint64_t seed,
+                                                    PairSampling sampling = PairSampling::pairs) {
+  const auto take = [&](std::vector<Record> records, std::size_t want, std::mt19937_64& rng) {
+    if (sampling == PairSampling::products) return product_balanced(std::move(records), want, rng);
+    std::shuffle(records.begin(), records.end(), rng);
+    std::vector<Record> out;
+    for (std::size_t i = 0; i < want; ++i) out.push_back(records[i % records.size()]);
+    return out;
+  };
+  if (weights.empty()) {
+    if (sampling == PairSampling::pairs) return cross_pair_records(split, products);
+    std::vector<Record> out;
+    std::mt19937_64 rng(seed);
+    for (const auto& kind : split.pair_kinds()) {
+      auto records = cross_pair_records(split, products, {kind});
+      const auto want = records.size();
+      for (auto& r : take(std::move(records), want, rng)) out.push_back(std::move(r));
+    }
+    return out;
+  }
   const auto present = split.pair_kinds();
   std::string listed;
   for (const auto& k : present) listed += (listed.empty() ? "" : ", ") + k;
@@ -108,10 +155,8 @@ inline std::vector<Record> mixed_cross_pair_records(const DatasetSplit& split, P
   std::mt19937_64 rng(seed);
   for (const auto& [kind, weight] : w) {
     if (weight <= 0) continue;
-    auto records = cross_pair_records(split, products, {kind});
-    std::shuffle(records.begin(), records.end(), rng);
     const auto want = static_cast<std::size_t>(std::llround(weight / total * static_cast<double>(n)));
-    for (std::size_t i = 0; i < want; ++i) out.push_back(records[i % records.size()]);
+    for (auto& r : take(cross_pair_records(split, products, {kind}), want, rng)) out.push_back(std::move(r));
   }
   return out;
 }

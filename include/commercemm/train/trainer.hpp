@@ -131,8 +131,10 @@ class Trainer {
                                                                            : "train.batch_size (pass B takes half)", false);
       options.shuffle = true;
       options.drop_last = true;
+      const auto sampling = config_.data.pair_sampling == "products" ? data::PairSampling::products
+                                                                     : data::PairSampling::pairs;
       auto records = data::mixed_cross_pair_records(train, products_, config_.data.pair_kinds,
-                                                    static_cast<std::uint64_t>(config_.train.seed));
+                                                    static_cast<std::uint64_t>(config_.train.seed), sampling);
       cross_pair_ = std::make_unique<data::Loader>(std::move(records), tokenizer_, options);
     }
     if (!cross_pair_ && !config_.data.pair_kinds.empty()) {
@@ -140,6 +142,9 @@ class Trainer {
       throw Error(Location{first.file, first.line, "data.pair_kinds"},
                   "this recipe has no cross-pair task (or all have weight 0): the weights would do nothing");
     }
+    if (!cross_pair_ && config_.data.pair_sampling != DataConfig{}.pair_sampling)
+      throw Error(Location{"", 0, "data.pair_sampling"},
+                  "this recipe has no cross-pair task (or all have weight 0): the sampling would do nothing");
     if (comm) {
       // Same recipe (its type), config and vocabulary everywhere; then rank 0's weights.
       dist::check_same(*comm, "recipe or config",
