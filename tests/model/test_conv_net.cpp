@@ -1,6 +1,6 @@
 // encoders::ConvNet, the convolutional drop-in for the ViT: its stages, a sample's output
 // independent of its batch (GroupNorm), masking that changes only what the masked pixels
-// reach, bf16 autocast. Its shapes through a model, for every preset: test_model.cpp.
+// reach, bf16 autocast, the "cls_grid" CLS state. Its shapes through a model, for every preset: test_model.cpp.
 #include <boost/test/unit_test.hpp>
 
 #include <torch/torch.h>
@@ -67,6 +67,54 @@ BOOST_AUTO_TEST_CASE(trains_under_bf16_autocast) {
   BOOST_TEST(torch::allclose(out.to(torch::kFloat32), reference, 0.1, 0.1));  // bf16 keeps ~3 digits
   out.to(torch::kFloat32).sum().backward();
   BOOST_TEST(net->stem->weight.grad().defined());
+}
+
+BOOST_AUTO_TEST_CASE(cls_grid_adds_a_linear_map_of_the_whole_grid_to_the_cells_average) {
+  auto c = cmm::presets::model("tiny").image;
+  c.pool = "cls_grid";
+  torch::manual_seed(4);
+  cmm::encoders::ConvNet net(c);
+  BOOST_TEST(net->grid_pool->weight.sizes() == (torch::IntArrayRef{c.width, c.num_patches() * c.width}));
+  BOOST_TEST(cmm::encoders::ConvNet(cmm::presets::model("tiny").image)->named_parameters().find("grid_pool.weight") ==
+             nullptr);
+  const auto images = torch::randn({3, 3, c.image_size, c.image_size});
+  const auto tokens = net->forward(images).tokens;
+  // The CLS state, computed directly from the last stage's cells [B, W, side, side].
+  torch::NoGradGuard no_grad;
+  auto x = torch::relu(net->stem_norm(net->stem(images)));
+  for (auto& stage : *net->stages) x = stage->as<torch::nn::Sequential>()->forward(x);
+  const auto cells = x.flatten(2).transpose(1, 2);  // [B, N, W]
+  auto cls = torch::zeros({3, c.width});
+  for (std::int64_t b = 0; b < 3; ++b) {
+    cls[b] = cells[b].mean(0) + net->grid_pool->bias;
+    for (std::int64_t n = 0; n < c.num_patches(); ++n)  // the weight's column block of cell n
+      cls[b] += torch::mv(net->grid_pool->weight.narrow(1, n * c.width, c.width), cells[b][n]);
+  }
+  const auto expected = net->norm(cls + net->positions[0][0]);
+  BOOST_TEST(torch::allclose(tokens.select(1, 0), expected, 1e-4, 1e-5));
+  // The cells themselves are as with "cls": the grid changes only the CLS state.
+  BOOST_TEST(torch::allclose(tokens.narrow(1, 1, c.num_patches()), net->norm(cells + net->positions.narrow(1, 1, c.num_patches())),
+                             1e-4, 1e-5));
+  // Where a cell's content sits now matters: swapping two cells' features moves the CLS state
+  // (an average would not see it).
+  auto swapped = cells.clone();
+  swapped.select(1, 0).copy_(cells.select(1, 5));
+  swapped.select(1, 5).copy_(cells.select(1, 0));
+  BOOST_TEST(torch::allclose(swapped.mean(1), cells.mean(1), 1e-5, 1e-6));
+  BOOST_TEST(!torch::allclose(net->grid_pool(swapped.flatten(1)), net->grid_pool(cells.flatten(1)), 1e-3, 1e-3));
+}
+
+BOOST_AUTO_TEST_CASE(cls_grid_is_an_error_for_the_vit_and_other_modes_for_both) {
+  auto config = cmm::presets::model("tiny");
+  config.image.pool = "cls_grid";
+  cmm::validate(config);  // valid for a ConvNet model
+  BOOST_CHECK_EXCEPTION(cmm::encoders::ViT{config.image}, cmm::Error, [](const cmm::Error& e) {
+    return e.where().field == "model.image.pool" && e.message().find("ConvNet") != std::string::npos;
+  });
+  config.image.pool = "max";
+  BOOST_CHECK_EXCEPTION(cmm::validate(config), cmm::Error, [](const cmm::Error& e) {
+    return e.where().field == "model.image.pool" && e.message().find("\"max\"") != std::string::npos;
+  });
 }
 
 BOOST_AUTO_TEST_CASE(a_patch_size_that_is_not_a_power_of_two_is_an_error) {

@@ -21,7 +21,11 @@ struct ImageEncoderConfig {
   /// A safetensors file to start from (Hugging Face ViT names or this library's; see
   /// train/pretrained.hpp), read when a pre-training run starts; "" = random initialisation.
   std::string init;
-
+  /// What the output's CLS state (read by the image embedding head and by fusion) holds:
+  /// "cls" (the encoder's own: the ViT's CLS token, the ConvNet's average of its cells) or
+  /// "cls_grid" (encoders::ConvNet only: that plus a learned linear map of the whole grid of
+  /// cells, which keeps where each part of the picture is; an average forgets it).
+  std::string pool = "cls";
   std::int64_t num_patches() const {
     const auto side = image_size / patch_size;
     return side * side;
@@ -73,7 +77,7 @@ struct ModelConfig {
 template <class F> void visit_fields(ImageEncoderConfig& c, F&& f) {
   f("image_size", c.image_size); f("patch_size", c.patch_size); f("layers", c.layers);
   f("width", c.width); f("heads", c.heads); f("mlp_ratio", c.mlp_ratio); f("dropout", c.dropout);
-  f("init", c.init);
+  f("init", c.init); f("pool", c.pool);
 }
 template <class F> void visit_fields(TextEncoderConfig& c, F&& f) {
   f("vocab_size", c.vocab_size); f("max_length", c.max_length); f("layers", c.layers);
@@ -118,6 +122,8 @@ inline void validate(const ModelConfig& c, const std::string& file = "") {
                   "model.image.image_size",
                   "must be a positive multiple of model.image.patch_size (" +
                       std::to_string(im.patch_size) + "), got " + std::to_string(im.image_size));
+  detail::require(im.pool == "cls" || im.pool == "cls_grid", at, "model.image.pool",
+                  "must be \"cls\" or \"cls_grid\", got \"" + im.pool + "\"");
   const auto& tx = c.text;
   detail::validate_stack(at, "model.text.", tx.layers, tx.width, tx.heads, tx.mlp_ratio, tx.dropout);
   detail::require(tx.vocab_size > 0, at, "model.text.vocab_size", "must be at least 1");

@@ -4,8 +4,10 @@
 //   stem 3x3 conv -> log2(patch_size) stages, each a stride-2 3x3 conv then residual blocks
 //   (3x3 conv, GroupNorm, ReLU, 3x3 conv, GroupNorm, + skip) -> a grid of
 //   (image_size / patch_size)^2 cells of `width` channels: the N patch tokens. The CLS token
-//   is their average; learned positions and a final LayerNorm make the tokens what the fusion
-//   layers expect from a ViT.
+//   is their average (model.image.pool = "cls"), or the average plus a learned linear map of
+//   the flattened grid ("cls_grid": an average forgets where things are, which instance
+//   retrieval of centred product pictures needs; README "Ablations"); learned positions and a
+//   final LayerNorm make the tokens what the fusion layers expect from a ViT.
 // GroupNorm, not BatchNorm: no running statistics, so a sample's output never depends on its
 // batch (2 ranks follow 1 process, modality dropout changes nothing else in the batch).
 // Config: width = the last stage's channels (each earlier stage has half of the next's,
@@ -22,6 +24,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/container/functional.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/types.h>
@@ -120,6 +123,9 @@ class ConvNetImpl : public torch::nn::Cloneable<ConvNetImpl> {
     mask_pixel = register_parameter("mask_pixel", torch::zeros({1, 3, 1, 1}));
     positions = register_parameter("positions", torch::zeros({1, 1 + config_.num_patches(), config_.width}));
     norm = register_module("norm", nn::make_norm(config_.width));
+    if (config_.pool == "cls_grid")  // PyTorch's default init: starts near the plain average
+      grid_pool = register_module(
+          "grid_pool", torch::nn::Linear(config_.num_patches() * config_.width, config_.width));
     torch::NoGradGuard no_grad;
     for (auto& module : modules(/*include_self=*/false))
       if (auto* conv = module->as<torch::nn::Conv2d>())  // He initialisation, as ResNets use
@@ -142,7 +148,9 @@ class ConvNetImpl : public torch::nn::Cloneable<ConvNetImpl> {
     x = torch::relu(stem_norm(stem(x)));
     for (auto& stage : *stages) x = stage->as<torch::nn::Sequential>()->forward(x);
     auto tokens = x.flatten(2).transpose(1, 2);  // [B, N, W]
-    tokens = torch::cat({tokens.mean(1, /*keepdim=*/true), tokens}, 1) + positions;
+    auto cls = tokens.mean(1, /*keepdim=*/true);
+    if (grid_pool) cls = cls + grid_pool(tokens.flatten(1)).unsqueeze(1);
+    tokens = torch::cat({cls, tokens}, 1) + positions;
     return {norm(tokens), {}};
   }
 
@@ -155,6 +163,7 @@ class ConvNetImpl : public torch::nn::Cloneable<ConvNetImpl> {
   torch::nn::ModuleList stages{nullptr};
   torch::Tensor mask_pixel, positions;
   torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Linear grid_pool{nullptr};  ///< "cls_grid" only
 
  private:
   ImageEncoderConfig config_;

@@ -20,6 +20,10 @@ class ViTImpl : public torch::nn::Cloneable<ViTImpl> {
   explicit ViTImpl(const ImageEncoderConfig& config) : config_(config) { reset(); }
 
   void reset() override {
+    if (config_.pool != "cls")
+      throw Error(Location{"", 0, "model.image.pool"},
+                  "encoders::ViT has its own CLS token: only \"cls\" applies (\"" + config_.pool +
+                      "\" is encoders::ConvNet's)");
     const auto w = config_.width, n = config_.num_patches();
     patch_embed = register_module("patch_embed", torch::nn::Conv2d(
         torch::nn::Conv2dOptions(3, w, config_.patch_size).stride(config_.patch_size)));
