@@ -12,7 +12,7 @@
 
 namespace commercemm::cli {
 
-/// The model (in eval mode) and, for a fine-tuning checkpoint, its classification head.
+/// The model (in eval mode; the weight average when the run kept one) and, for a fine-tuning checkpoint, its classification head.
 template <class Model> struct LoadedModel {
   Model model{nullptr};
   std::optional<eval::FinetunedHead> head;
@@ -21,7 +21,7 @@ template <class Model> struct LoadedModel {
 template <class Model> LoadedModel<Model> load_model(const train::Checkpoint& checkpoint, const Config& config) {
   LoadedModel<Model> out;
   out.model = Model(config.model);
-  checkpoint.load("model", *out.model);
+  checkpoint.load(checkpoint.served_weights(), *out.model);
   out.model->eval();
   const auto& extra = checkpoint.state().extra;
   if (checkpoint.state().kind == "finetune" && extra.contains("labels")) {

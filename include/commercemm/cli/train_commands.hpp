@@ -97,14 +97,18 @@ template <class Recipe> void add_finetune_command(CLI::App& app) {
   cmd->callback([common, checkpoint_file, task_name, data_dir] {
     if (idle_rank("finetune")) return;
     const train::Checkpoint checkpoint(*checkpoint_file);
+    for (const auto& assignment : common->overrides)
+      if (assignment.rfind("train.ema_decay", 0) == 0)
+        throw Error(Location{"--set", 0, assignment}, "fine-tuning keeps no weight average (pre-training only)");
     Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint, *common);
+    config.train.ema_decay = 0;  // starts from the served weights below; keeps no average of its own
     if (!data_dir->empty()) config.data.dir = *data_dir;
     torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
     train::apply_threads(config.train.threads, config.train.precision);
     const auto bench = eval::Benchmark::load(config.data.dir, {*task_name}, config);
     const auto task = bench.task(*task_name);
     Model model(config.model);
-    checkpoint.load("model", *model);
+    checkpoint.load(checkpoint.served_weights(), *model);
     const fs::path out = common->out;
     train::MetricsLog log(out / "metrics.jsonl", -1);
     const auto head = train::finetune(model, task, bench, checkpoint.tokenizer(), config, log);

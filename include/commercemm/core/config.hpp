@@ -75,6 +75,10 @@ struct TrainConfig {
   /// buffers untouched) and logged; this many skipped steps in a row stop the run, its last
   /// checkpoint from a good step intact.
   std::int64_t max_nonfinite = 5;
+  /// A moving average of the weights (train/weight_average.hpp): each step it moves toward the
+  /// trained weights by 1 - min(ema_decay, (1 + step) / (10 + step)); checkpoints keep it
+  /// beside the weights, and evaluate, embed, export and finetune read it. 0 = off.
+  double ema_decay = 0;
 };
 
 /// [dist]: data-parallel training when launched with WORLD_SIZE > 1 (torchrun); ignored by a
@@ -149,6 +153,7 @@ template <class F> void visit_fields(TrainConfig& c, F&& f) {
   f("cross_pair_batch_size", c.cross_pair_batch_size); f("log_every", c.log_every);
   f("checkpoint_every", c.checkpoint_every); f("keep_checkpoints", c.keep_checkpoints);
   f("device", c.device); f("accumulate", c.accumulate); f("max_nonfinite", c.max_nonfinite);
+  f("ema_decay", c.ema_decay);
 }
 template <class F> void visit_fields(DistConfig& c, F&& f) {
   f("timeout_s", c.timeout_s); f("backend", c.backend); f("bucket_mb", c.bucket_mb);
@@ -186,6 +191,7 @@ inline void validate(const Config& c, const std::string& file = "") {
   detail::require(c.data.max_image_pixels >= 1, at, "data.max_image_pixels", "must be at least 1");
   data::validate(c.data.augment, at, "data.augment.");
   detail::require(t.max_nonfinite >= 1, at, "train.max_nonfinite", "must be at least 1 (1 = stop at the first)");
+  detail::require(t.ema_decay >= 0 && t.ema_decay < 1, at, "train.ema_decay", "must be in [0, 1) (0 = off)");
   const auto& tok = c.data.tokenizer;
   detail::require(tok == "learned_bpe" || tok == "wordpiece" || tok == "gpt2_bpe" || tok == "hashed_ngrams", at,
                   "data.tokenizer",

@@ -1,8 +1,8 @@
 #pragma once
 // Checkpoints: one self-contained file per save (a LibTorch archive) holding the config, the
-// tokenizer, the model, the task heads, the MIM teacher, the optimizer, the loader positions
-// and the RNG state, so that `evaluate --checkpoint FILE` needs nothing else and `--resume`
-// continues exactly where the run stopped.
+// tokenizer, the model, the weights' moving average (train.ema_decay), the task heads, the MIM
+// teacher, the optimizer, the loader positions and the RNG state, so that `evaluate
+// --checkpoint FILE` needs nothing else and `--resume` continues exactly where the run stopped.
 //
 // Every file is written atomically (write_atomically, core/atomic_file.hpp), so a run killed
 // mid-save leaves the previous checkpoint intact.
@@ -69,6 +69,7 @@ struct CheckpointParts {
   const data::Tokenizer* tokenizer = nullptr;
   TrainState state;
   torch::nn::Module* model = nullptr;
+  torch::nn::Module* average = nullptr;   ///< the model's weight average (train.ema_decay)
   torch::nn::Module* heads = nullptr;     ///< pre-training task heads
   torch::nn::Module* teacher = nullptr;   ///< an EMA teacher's encoder
   torch::nn::Module* finetune = nullptr;  ///< a downstream head
@@ -118,6 +119,7 @@ inline void save_checkpoint(const fs::path& path, const CheckpointParts& parts) 
     archive.write(key, part);
   };
   nested("model", parts.model);
+  nested("average", parts.average);
   nested("heads", parts.heads);
   nested("teacher", parts.teacher);
   nested("finetune", parts.finetune);
@@ -155,12 +157,14 @@ class Checkpoint {
   const Config& config() const { return config_; }
   std::shared_ptr<const data::Tokenizer> tokenizer() const { return tokenizer_; }
   const TrainState& state() const { return state_; }
+  /// The weights a trained model serves: the moving average when the run kept one.
+  std::string served_weights() const { return has("average") ? "average" : "model"; }
   bool has(const std::string& key) const {
     torch::serialize::InputArchive part;
     return guarded(key, [&] { return archive_.try_read(key, part); });
   }
 
-  /// Loads the part `key` ("model", "heads", "teacher", "finetune", "optimizer") into `object`.
+  /// Loads the part `key` ("model", "average", "heads", "teacher", "finetune", "optimizer") into `object`.
   template <class T> void load(const std::string& key, T& object) const {
     torch::serialize::InputArchive part;
     if (!guarded(key, [&] { return archive_.try_read(key, part); }))

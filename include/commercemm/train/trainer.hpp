@@ -1,8 +1,9 @@
 #pragma once
 // cmm::train::Trainer<Recipe>: the pre-training loop around Step<Recipe>. It owns the
 // loaders (pass A: the catalog's image-text pairs; pass B: cross pairs, kinds balanced), AdamW
-// with the usual weight-decay exclusions, warm-up + cosine learning rate, metrics.jsonl,
-// progress, and checkpoints from which --resume continues step for step.
+// with the usual weight-decay exclusions, warm-up + cosine learning rate, the weights' moving
+// average (train.ema_decay), metrics.jsonl, progress, and checkpoints from which --resume
+// continues step for step.
 //
 // Distributed (a dist::World joined before, so dist::current() is set): train.batch_size and
 // the cross-pair batch are the global batches, each rank's loaders read its shard, rank 0's
@@ -17,10 +18,12 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/optim/adamw.h>
 #include <torch/types.h>
 
@@ -37,6 +40,7 @@
 #include <commercemm/train/progress.hpp>
 #include <commercemm/train/step.hpp>
 #include <commercemm/train/tokenizer_setup.hpp>
+#include <commercemm/train/weight_average.hpp>
 
 namespace commercemm::train {
 
@@ -154,11 +158,14 @@ class Trainer {
       dist::broadcast_from_rank0(*comm, step_->heads());
       if (auto teacher = step_->teacher_module()) dist::broadcast_from_rank0(*comm, *teacher);
     }
+    if (config_.train.ema_decay > 0) average_ = make_average(step_->model());
   }
 
   const Config& config() const { return config_; }
   Step<Recipe>& step() { return *step_; }
   Model& model() { return step_->model(); }
+  /// The weights' moving average (train.ema_decay); a null holder when the run keeps none.
+  Model& average() { return average_; }
   torch::optim::AdamW& optimizer() { return *optimizer_; }
   std::int64_t steps_done() const { return state_.step; }
   /// Rank 0 writes the run's outputs (every process in a single-process run).
@@ -173,6 +180,7 @@ class Trainer {
     if (checkpoint.state().kind != "pretrain")
       throw Error(Location{checkpoint.path().string(), 0, "state.kind"}, "not a pre-training checkpoint");
     checkpoint.load("model", *step_->model());
+    if (average_) checkpoint.load("average", *average_);
     checkpoint.load("heads", step_->heads());
     if (auto teacher = step_->teacher_module()) checkpoint.load("teacher", *teacher);  // an EMA teacher must be there
     checkpoint.load("optimizer", *optimizer_);
@@ -223,6 +231,8 @@ class Trainer {
         note_nonfinite(result, a ? &a->source : nullptr, b ? &*b : nullptr);
       } else {
         nonfinite_in_a_row_ = 0;
+        if (average_)
+          update_weight_average(*average_, *step_->model(), weight_average_decay(config_.train.ema_decay, state_.step));
         window.add(result, ((a ? a->source.size() : 0) + (b ? b->source.size() : 0)) * ranks,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       }
@@ -254,6 +264,7 @@ class Trainer {
     parts.tokenizer = tokenizer_.get();
     parts.state = state_;
     parts.model = step_->model().ptr().get();
+    parts.average = average_ ? average_.ptr().get() : nullptr;
     parts.heads = &step_->heads();
     parts.teacher = step_->teacher_module().get();
     parts.optimizer = optimizer_.get();
@@ -334,6 +345,27 @@ class Trainer {
     }
   };
 
+  // A copy of `model` to average into, built without touching the default generator (its
+  // initialisation draws would otherwise shift every later draw of the run).
+  Model make_average(Model& model) {
+    auto generator = at::detail::getDefaultCPUGenerator();
+    torch::Tensor state;
+    {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      state = generator.get_state();
+    }
+    Model average(config_.model);
+    {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      generator.set_state(state);
+    }
+    average->to(device_);
+    copy_weights(*average, *model);
+    average->eval();
+    for (auto& p : average->parameters()) p.set_requires_grad(false);
+    return average;
+  }
+
   static Config with_vocabulary(Config c, const data::Tokenizer& tokenizer) {
     c.model.text.vocab_size = tokenizer.vocab_size();
     validate(c);
@@ -353,6 +385,7 @@ class Trainer {
   CheckpointDirectory checkpoints_;
   torch::Device device_;
   std::unique_ptr<Step<Recipe>> step_;
+  Model average_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   data::ProductIndex products_;
   std::unique_ptr<data::Loader> image_text_, cross_pair_;
