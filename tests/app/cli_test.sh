@@ -61,6 +61,11 @@ grep -q '"accuracy"' "$run/ft/metrics.json" || fail "finetune wrote no accuracy"
 grep -q '"scored_by": "finetuned_head"' "$run/ft/metrics.json" || fail "finetune did not score its head"
 "$app" evaluate --checkpoint "$run/ft/checkpoints/last.pt" --task image_categorization --no-reference --out "$run/ft-eval"
 grep -q '"finetuned_head"' "$run/ft-eval/metrics.json" || fail "evaluate ignored the fine-tuned head"
+set +e
+"$app" finetune --checkpoint "$checkpoint" --task image_categorization --set train.ema_decay=0.9 \
+  --out "$run/ft-ema" 2> "$run/ft-ema.err"; status=$?
+set -e
+[ "$status" -eq 2 ] && grep -q "train.ema_decay" "$run/ft-ema.err" || fail "finetune took train.ema_decay (status $status)"
 
 echo "== evaluate two tasks with the fusion-split sweep, on an explicit benchmark directory"
 "$app" evaluate --checkpoint "$checkpoint" --data data/emoji-commerce --task query_to_product --task post_to_product \
