@@ -12,7 +12,8 @@
 
 namespace commercemm::cli {
 
-/// The model (in eval mode; the weight average when the run kept one) and, for a fine-tuning checkpoint, its classification head.
+/// The model (in eval mode; the weight average when the run kept one) and, for a fine-tuning
+/// checkpoint, its classification head.
 template <class Model> struct LoadedModel {
   Model model{nullptr};
   std::optional<eval::FinetunedHead> head;

@@ -164,7 +164,8 @@ class Checkpoint {
     return guarded(key, [&] { return archive_.try_read(key, part); });
   }
 
-  /// Loads the part `key` ("model", "average", "heads", "teacher", "finetune", "optimizer") into `object`.
+  /// Loads the part `key` ("model", "average", "heads", "teacher", "finetune", "optimizer")
+  /// into `object`.
   template <class T> void load(const std::string& key, T& object) const {
     torch::serialize::InputArchive part;
     if (!guarded(key, [&] { return archive_.try_read(key, part); }))
