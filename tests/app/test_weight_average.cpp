@@ -1,6 +1,7 @@
-// train.ema_decay: the weights' moving average follows the trained weights by the ramped
-// decay (computed by hand from snapshots of the weights), leaves the training run itself
-// unchanged, is what a checkpoint serves to evaluate, embed and finetune, and survives --resume.
+// train.ema_decay: nn::MovingAverage's arithmetic by hand on tiny modules; the weights' moving
+// average follows the trained weights by the ramped decay (computed by hand from snapshots of
+// the weights), leaves the training run itself unchanged, is what a checkpoint serves to
+// evaluate, embed and finetune, and survives --resume.
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
@@ -75,11 +77,40 @@ BOOST_AUTO_TEST_CASE(an_update_moves_each_weight_by_one_minus_the_decay) {
     average->weight.copy_(torch::tensor({{1.0f, 2.0f}})), average->bias.fill_(0.0f);
     model->weight.copy_(torch::tensor({{3.0f, -2.0f}})), model->bias.fill_(1.0f);
   }
-  cmm::train::update_weight_average(*average, *model, 0.75);
+  const cmm::nn::MovingAverage pairs(*average, *model, cmm::nn::MovingAverage::Buffers::copied);
+  pairs.update(0.75);
   // 0.75 * 1 + 0.25 * 3 = 1.5; 0.75 * 2 + 0.25 * -2 = 1; 0.25 * 1 = 0.25
   BOOST_CHECK(torch::allclose(average->weight, torch::tensor({{1.5f, 1.0f}})));
   BOOST_CHECK_CLOSE(average->bias.item<float>(), 0.25f, 1e-4);
   BOOST_CHECK(torch::allclose(model->weight, torch::tensor({{3.0f, -2.0f}})));  // the model is untouched
+  // The pairs outlive a load into the same tensors (Tensor::set_, as a checkpoint load does).
+  {
+    torch::NoGradGuard no_grad;
+    model->weight.set_(torch::tensor({{5.0f, 6.0f}}));
+  }
+  pairs.update(0.5);  // 0.5 * 1.5 + 0.5 * 5 = 3.25; 0.5 * 1 + 0.5 * 6 = 3.5
+  BOOST_CHECK(torch::allclose(average->weight, torch::tensor({{3.25f, 3.5f}})));
+  pairs.copy();
+  BOOST_CHECK(torch::equal(average->weight, model->weight));
+}
+
+BOOST_AUTO_TEST_CASE(buffers_are_copied_or_left_and_a_missing_name_is_named) {
+  torch::nn::BatchNorm1d copied(2), left(2), model(2);
+  {
+    torch::NoGradGuard no_grad;
+    model->running_mean.fill_(4.0f), model->weight.fill_(3.0f);
+  }
+  cmm::nn::MovingAverage(*copied, *model, cmm::nn::MovingAverage::Buffers::copied).update(0.5);
+  cmm::nn::MovingAverage(*left, *model, cmm::nn::MovingAverage::Buffers::left).update(0.5);
+  BOOST_CHECK(torch::allclose(copied->running_mean, torch::full({2}, 4.0f)));
+  BOOST_CHECK(torch::allclose(left->running_mean, torch::zeros({2})));
+  BOOST_CHECK(torch::allclose(left->weight, torch::full({2}, 2.0f)));  // 0.5 * 1 + 0.5 * 3
+
+  torch::nn::Linear with_bias(2, 1), without_bias(torch::nn::LinearOptions(2, 1).bias(false));
+  BOOST_CHECK_EXCEPTION(cmm::nn::MovingAverage(*with_bias, *without_bias, cmm::nn::MovingAverage::Buffers::left),
+                        cmm::Error, [](const cmm::Error& e) {
+                          return std::string(e.what()).find("no parameter bias") != std::string::npos;
+                        });
 }
 
 BOOST_AUTO_TEST_CASE(the_average_follows_the_trained_weights_and_leaves_the_run_unchanged) {

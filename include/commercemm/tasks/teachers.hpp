@@ -18,6 +18,7 @@
 #include <torch/types.h>
 
 #include <commercemm/encoders/encoder.hpp>
+#include <commercemm/nn/moving_average.hpp>
 
 namespace commercemm::teachers {
 
@@ -46,6 +47,7 @@ struct Ema {
     for (auto& p : copy->parameters()) p.set_requires_grad(false);
     copy->eval();
     encoder_ = copy;
+    average_ = nn::MovingAverage(*copy, *model.image_encoder(), nn::MovingAverage::Buffers::left);
   }
   template <class ModelImpl> TokenSequence features(ModelImpl& model, const torch::Tensor& images) {
     if (!encoder_) attach(model);
@@ -53,16 +55,14 @@ struct Ema {
     using Encoder = typename ModelImpl::ImageEncoder::ContainedType;
     return std::dynamic_pointer_cast<Encoder>(encoder_)->forward(images, {});  // Module is a virtual base
   }
-  template <class ModelImpl> void after_step(ModelImpl& model) {
-    if (!encoder_) return;
-    torch::NoGradGuard no_grad;
-    auto student = model.image_encoder()->named_parameters();
-    for (auto& p : encoder_->named_parameters()) p.value().mul_(momentum_).add_(student[p.key()], 1.0 - momentum_);
+  template <class ModelImpl> void after_step(ModelImpl&) {
+    if (encoder_) average_.update(momentum_);
   }
   std::shared_ptr<torch::nn::Module> module() const { return encoder_; }
 
  private:
   std::shared_ptr<torch::nn::Module> encoder_;
+  nn::MovingAverage average_;  // encoder_'s parameters paired with the student's
   double momentum_ = default_momentum;
 };
 

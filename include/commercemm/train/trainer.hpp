@@ -158,7 +158,11 @@ class Trainer {
       dist::broadcast_from_rank0(*comm, step_->heads());
       if (auto teacher = step_->teacher_module()) dist::broadcast_from_rank0(*comm, *teacher);
     }
-    if (config_.train.ema_decay > 0) average_ = make_average(step_->model());
+    if (config_.train.ema_decay > 0) {
+      average_ = make_average();
+      average_pairs_ = nn::MovingAverage(*average_, *step_->model(), nn::MovingAverage::Buffers::copied);
+      average_pairs_.copy();
+    }
   }
 
   const Config& config() const { return config_; }
@@ -232,7 +236,7 @@ class Trainer {
       } else {
         nonfinite_in_a_row_ = 0;
         if (average_)
-          update_weight_average(*average_, *step_->model(), weight_average_decay(config_.train.ema_decay, state_.step));
+          average_pairs_.update(weight_average_decay(config_.train.ema_decay, state_.step));
         window.add(result, ((a ? a->source.size() : 0) + (b ? b->source.size() : 0)) * ranks,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       }
@@ -345,9 +349,9 @@ class Trainer {
     }
   };
 
-  // A copy of `model` to average into, built without touching the default generator (its
+  // A model to average into, built without touching the default generator (its
   // initialisation draws would otherwise shift every later draw of the run).
-  Model make_average(Model& model) {
+  Model make_average() {
     auto generator = at::detail::getDefaultCPUGenerator();
     torch::Tensor state;
     {
@@ -360,7 +364,6 @@ class Trainer {
       generator.set_state(state);
     }
     average->to(device_);
-    copy_weights(*average, *model);
     average->eval();
     for (auto& p : average->parameters()) p.set_requires_grad(false);
     return average;
@@ -386,6 +389,7 @@ class Trainer {
   torch::Device device_;
   std::unique_ptr<Step<Recipe>> step_;
   Model average_{nullptr};
+  nn::MovingAverage average_pairs_;  // average_'s tensors paired with the trained model's
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   data::ProductIndex products_;
   std::unique_ptr<data::Loader> image_text_, cross_pair_;
