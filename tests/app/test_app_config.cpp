@@ -101,7 +101,8 @@ BOOST_AUTO_TEST_CASE(search_knobs_reach_the_index_and_belong_to_their_kind) {
 // a knob of a switched-off augmentation is an error, since it would do nothing.
 BOOST_AUTO_TEST_CASE(augmentations_reach_the_training_loader_and_are_checked) {
   const auto c = config_of("[data.augment]\nbrightness = 0.4\ncontrast = 0.3\nsaturation = 0.2\n"
-                           "grayscale_probability = 0.25\nmin_area = 0.5\nhorizontal_flip = false\n");
+                           "grayscale_probability = 0.25\nmin_area = 0.5\nhorizontal_flip = false\n"
+                           "blur_probability = 0.5\nblur_sigma_max = 1.0\n");
   const auto training = cmm::data::loader_options(c, 8, true);
   BOOST_REQUIRE(training.augment.has_value());
   BOOST_TEST(training.augment->brightness == 0.4);
@@ -110,6 +111,9 @@ BOOST_AUTO_TEST_CASE(augmentations_reach_the_training_loader_and_are_checked) {
   BOOST_TEST(training.augment->grayscale_probability == 0.25);
   BOOST_TEST(training.augment->min_area == 0.5);
   BOOST_TEST(!training.augment->horizontal_flip);
+  BOOST_TEST(training.augment->blur_probability == 0.5);
+  BOOST_TEST(training.augment->blur_sigma_min == 0.1);
+  BOOST_TEST(training.augment->blur_sigma_max == 1.0);
   BOOST_TEST(!cmm::data::loader_options(c, 8, false).augment.has_value());
   const auto range = error_of("[data.augment]\nbrightness = 1.5\n");
   BOOST_CHECK_MESSAGE(contains(range, "data.augment.brightness") && contains(range, "[0, 1]"), range);
@@ -119,6 +123,10 @@ BOOST_AUTO_TEST_CASE(augmentations_reach_the_training_loader_and_are_checked) {
   BOOST_CHECK_MESSAGE(contains(idle, "data.augment.random_resized_crop") && contains(idle, "do nothing"), idle);
   const auto flip = error_of("[data.augment]\nhorizontal_flip = false\nflip_probability = 0.9\n");
   BOOST_CHECK_MESSAGE(contains(flip, "data.augment.flip_probability"), flip);
+  const auto sigma = error_of("[data.augment]\nblur_probability = 0.5\nblur_sigma_min = 3.0\n");
+  BOOST_CHECK_MESSAGE(contains(sigma, "data.augment.blur_sigma_min") && contains(sigma, "blur_sigma_max"), sigma);
+  const auto unblurred = error_of("[data.augment]\nblur_sigma_max = 3.0\n");
+  BOOST_CHECK_MESSAGE(contains(unblurred, "data.augment.blur_probability") && contains(unblurred, "do nothing"), unblurred);
   const auto typo = error_of("[data.augment]\ngreyscale_probability = 0.3\n");
   BOOST_CHECK_MESSAGE(contains(typo, ":2") && contains(typo, "grayscale_probability"), typo);
   auto o = cmm::Config{};

@@ -281,6 +281,72 @@ BOOST_AUTO_TEST_CASE(colour_augmentations_change_the_colours_of_the_same_crop) {
   BOOST_TEST(d() == e());
 }
 
+// The blur against a hand-computed kernel: sigma 1 has radius 3 and 1-D weights
+// exp(-x^2 / 2) / 2.505948 (x = 0..3: 0.399050, 0.242036, 0.054005, 0.004433); an impulse
+// comes out as their outer product, a constant image as itself, and a border reflects.
+BOOST_AUTO_TEST_CASE(gaussian_blur_matches_a_hand_computed_kernel) {
+  constexpr int size = 9;
+  const std::vector<double> weight{0.399050, 0.242036, 0.054005, 0.004433};
+  std::vector<float> impulse(3 * size * size, 0.0f);
+  for (int c = 0; c < 3; ++c) impulse[c * size * size + 4 * size + 4] = 1.0f;  // the centre
+  data::detail::gaussian_blur(impulse.data(), size, 1.0f);
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < size; ++y)
+      for (int x = 0; x < size; ++x) {
+        const int dy = std::abs(y - 4), dx = std::abs(x - 4);
+        const double want = dy <= 3 && dx <= 3 ? weight[dy] * weight[dx] : 0.0;
+        BOOST_TEST(std::abs(impulse[c * size * size + y * size + x] - want) < 1e-6);
+      }
+  std::vector<float> constant(3 * size * size, 0.25f);
+  data::detail::gaussian_blur(constant.data(), size, 1.7f);
+  for (float v : constant) BOOST_TEST(std::abs(v - 0.25f) < 1e-6);
+  // A corner impulse: a border reads the mirrored pixels (-1 reads 1), so each axis gathers
+  // w0 at 0, w1 at 1, ... and the image keeps (w0 + w1 + w2 + w3)^2 of the mass.
+  std::vector<float> corner(3 * size * size, 0.0f);
+  corner[0] = 1.0f;
+  data::detail::gaussian_blur(corner.data(), size, 1.0f);
+  BOOST_TEST(std::abs(corner[0] - weight[0] * weight[0]) < 1e-6);
+  BOOST_TEST(std::abs(corner[1] - weight[1] * weight[0]) < 1e-6);
+  BOOST_TEST(std::abs(corner[3 * size + 2] - weight[3] * weight[2]) < 1e-6);
+  double total = 0;
+  for (int i = 0; i < size * size; ++i) total += corner[i];
+  const double kept = weight[0] + weight[1] + weight[2] + weight[3];
+  BOOST_TEST(std::abs(total - kept * kept) < 1e-5);
+  // Sigma larger than the image still reads only pixels of the image.
+  std::vector<float> wide(3 * 2 * 2, 0.5f);
+  data::detail::gaussian_blur(wide.data(), 2, 5.0f);
+  for (float v : wide) BOOST_TEST(std::abs(v - 0.5f) < 1e-6);
+}
+
+// The blur draws last, only when on: the crop, flip and colours stay those of the same seed,
+// sigma stays in its range, and a probability of 1 blurs every image.
+BOOST_AUTO_TEST_CASE(blur_draws_last_and_within_its_range) {
+  const data::ImageOptions options;
+  const auto raw = data::read_image(emoji_png);
+  const data::Augmentation jitter{.brightness = 0.4};
+  auto blurred = jitter;
+  blurred.blur_probability = 1, blurred.blur_sigma_min = 0.5, blurred.blur_sigma_max = 1.5;
+  data::ImageRng a(42), b(42);
+  const auto plain = data::denormalize(data::to_tensor(raw, options, jitter, a), options);
+  const auto soft = data::denormalize(data::to_tensor(raw, options, blurred, b), options);
+  BOOST_TEST(!torch::allclose(plain, soft));
+  // Blurring the unblurred view by the drawn sigma gives the blurred view (the blur is linear
+  // and its weights sum to 1, so it commutes with the normalisation). Its draws come after
+  // the colours': whether to blur, then sigma.
+  data::ImageRng c(42);
+  (void)data::to_tensor(raw, options, jitter, c);
+  (void)data::detail::uniform01(c);
+  const auto drawn = static_cast<float>(data::detail::uniform(c, 0.5, 1.5));
+  auto expected = plain.contiguous().clone();
+  data::detail::gaussian_blur(expected.data_ptr<float>(), static_cast<int>(options.size), drawn);
+  BOOST_TEST(torch::allclose(soft, expected, 1e-5, 1e-5));
+  data::ImageRng e(3);
+  for (int i = 0; i < 200; ++i) {
+    const auto change = data::detail::draw_colour_change(blurred, e);
+    BOOST_TEST((change.blur_sigma >= 0.5f && change.blur_sigma <= 1.5f));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(corrupt_and_missing_files_name_the_path) {
   TempDir dir;
   std::ifstream in(emoji_png, std::ios::binary);

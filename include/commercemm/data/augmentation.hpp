@@ -9,10 +9,11 @@
 
 namespace commercemm::data {
 
-/// Geometry (torchvision's RandomResizedCrop and RandomHorizontalFlip) and colour (ColorJitter
-/// without hue, RandomGrayscale). The colour ones are off by default; other vendors' drawings
-/// of the same thing differ mostly in palette and line weight, which they make the model
-/// ignore (README, "Ablations"). Pass none() (or call the overload without one) for evaluation.
+/// Geometry (torchvision's RandomResizedCrop and RandomHorizontalFlip), colour (ColorJitter
+/// without hue, RandomGrayscale) and blur (GaussianBlur). Colour and blur are off by default;
+/// other vendors' drawings of the same thing differ mostly in palette and line weight, which
+/// they make the model ignore (README, "Ablations"). Pass none() (or call the overload without
+/// one) for evaluation.
 struct Augmentation {
   bool random_resized_crop = true;
   double min_area = 0.6;              ///< crop area as a fraction of the image, drawn in [min_area, max_area]
@@ -28,6 +29,13 @@ struct Augmentation {
   double contrast = 0;
   double saturation = 0;
   double grayscale_probability = 0;   ///< then the whole image turned grey with this probability
+  /// Then, with this probability (0 = off), a Gaussian blur whose sigma, in pixels of the
+  /// model's input image, is drawn uniformly in [blur_sigma_min, blur_sigma_max] (torchvision's
+  /// GaussianBlur defaults, as SimCLR and BYOL use it): line weight and fine strokes, which
+  /// differ between vendors' drawings, stop telling products apart.
+  double blur_probability = 0;
+  double blur_sigma_min = 0.1;
+  double blur_sigma_max = 2.0;
 
   static Augmentation none() { return {.random_resized_crop = false, .horizontal_flip = false}; }
 };
@@ -38,6 +46,8 @@ template <class F> void visit_fields(Augmentation& a, F&& f) {
   f("horizontal_flip", a.horizontal_flip); f("flip_probability", a.flip_probability);
   f("brightness", a.brightness); f("contrast", a.contrast); f("saturation", a.saturation);
   f("grayscale_probability", a.grayscale_probability);
+  f("blur_probability", a.blur_probability); f("blur_sigma_min", a.blur_sigma_min);
+  f("blur_sigma_max", a.blur_sigma_max);
 }
 
 /// Ranges, and no knob of an augmentation that is switched off (it would do nothing).
@@ -60,6 +70,13 @@ inline void validate(const Augmentation& a, const Location& at, const std::strin
                                    std::pair{"saturation", a.saturation},
                                    std::pair{"grayscale_probability", a.grayscale_probability}})
     require(value >= 0 && value <= 1, at, prefix + key, "must be in [0, 1] (0 = off)");
+  require(a.blur_probability >= 0 && a.blur_probability <= 1, at, prefix + "blur_probability",
+          "must be in [0, 1] (0 = off)");
+  require(a.blur_sigma_min > 0 && a.blur_sigma_min <= a.blur_sigma_max && a.blur_sigma_max <= 64, at,
+          prefix + "blur_sigma_min", "needs 0 < blur_sigma_min <= blur_sigma_max <= 64 (pixels)");
+  require(a.blur_probability > 0 ||
+              (a.blur_sigma_min == defaults.blur_sigma_min && a.blur_sigma_max == defaults.blur_sigma_max),
+          at, prefix + "blur_probability", "is 0, so blur_sigma_min and blur_sigma_max do nothing; leave them out");
 }
 
 }  // namespace commercemm::data

@@ -1,7 +1,7 @@
 #pragma once
 // Image files to model-ready tensors: decode (PNG, JPEG) with stb, composite alpha on white,
-// optionally augment (random resized crop, horizontal flip, colour jitter, greyscale), resample,
-// normalise.
+// optionally augment (random resized crop, horizontal flip, colour jitter, greyscale, blur),
+// resample, normalise.
 //
 // Every function is free of shared state (stb's error string is thread-local), so a loader can
 // call them from several background threads; each thread brings its own random generator.
@@ -134,10 +134,12 @@ inline void normalise(float* pixels, std::size_t plane, const ImageOptions& opti
     for (std::size_t i = 0; i < plane; ++i) pixels[c * plane + i] = (pixels[c * plane + i] - options.mean[c]) / options.stddev[c];
 }
 
-/// The colour augmentations' draws for one image: factors of 1 and no greyscale change nothing.
+/// The pixel-level augmentations' draws for one image (colour, then blur): factors of 1, no
+/// greyscale and a blur of sigma 0 change nothing.
 struct ColourChange {
   float brightness = 1, contrast = 1, saturation = 1;
   bool grayscale = false;
+  float blur_sigma = 0;
 };
 
 /// ITU-R 601 luma, as torchvision's rgb_to_grayscale.
@@ -170,7 +172,42 @@ inline void change_colour(float* pixels, std::size_t plane, const ColourChange& 
     for (std::size_t i = 0; i < plane; ++i) r[i] = g[i] = b[i] = luma(r[i], g[i], b[i]);
 }
 
-/// Draws the colour change `augment` asks for. Only the augmentations switched on draw, so
+/// Gaussian blur in place on a channel-first [3, size, size] image: a separable kernel of
+/// radius ceil(3 sigma), weights exp(-x^2 / (2 sigma^2)) summing to 1, borders reflected
+/// (torchvision's gaussian_blur pads by reflection too).
+inline void gaussian_blur(float* pixels, int size, float sigma) {
+  const int radius = static_cast<int>(std::ceil(3 * sigma));
+  std::vector<float> kernel(2 * static_cast<std::size_t>(radius) + 1);
+  float total = 0;
+  for (int x = -radius; x <= radius; ++x)
+    total += kernel[x + radius] = std::exp(-static_cast<float>(x * x) / (2 * sigma * sigma));
+  for (auto& w : kernel) w /= total;
+  const auto reflect = [size](int i) {  // ... 2 1 | 0 1 2 ... n-1 | n-2 ..., for any offset
+    if (size == 1) return 0;
+    const int period = 2 * (size - 1);
+    i %= period;
+    if (i < 0) i += period;
+    return i < size ? i : period - i;
+  };
+  std::vector<float> rows(static_cast<std::size_t>(size) * size);
+  for (int c = 0; c < 3; ++c) {
+    float* plane = pixels + static_cast<std::size_t>(c) * size * size;
+    for (int y = 0; y < size; ++y)  // along each row, into `rows`
+      for (int x = 0; x < size; ++x) {
+        float sum = 0;
+        for (int k = -radius; k <= radius; ++k) sum += kernel[k + radius] * plane[y * size + reflect(x + k)];
+        rows[y * size + x] = sum;
+      }
+    for (int y = 0; y < size; ++y)  // then along each column, back into the image
+      for (int x = 0; x < size; ++x) {
+        float sum = 0;
+        for (int k = -radius; k <= radius; ++k) sum += kernel[k + radius] * rows[reflect(y + k) * size + x];
+        plane[y * size + x] = sum;
+      }
+  }
+}
+
+/// Draws the colour change and blur `augment` asks for. Only the augmentations switched on draw, so
 /// turning one on leaves the crops and flips of the others as they were.
 inline ColourChange draw_colour_change(const Augmentation& augment, ImageRng& rng) {
   ColourChange change;
@@ -179,6 +216,8 @@ inline ColourChange draw_colour_change(const Augmentation& augment, ImageRng& rn
   if (augment.contrast > 0) change.contrast = factor(augment.contrast);
   if (augment.saturation > 0) change.saturation = factor(augment.saturation);
   if (augment.grayscale_probability > 0) change.grayscale = uniform01(rng) < augment.grayscale_probability;
+  if (augment.blur_probability > 0 && uniform01(rng) < augment.blur_probability)
+    change.blur_sigma = static_cast<float>(uniform(rng, augment.blur_sigma_min, augment.blur_sigma_max));
   return change;
 }
 
@@ -254,6 +293,7 @@ inline torch::Tensor to_tensor(const RgbImage& image, const ImageOptions& option
   const auto plane = static_cast<std::size_t>(size) * size;
   detail::resample_into(image, x0, y0, cw, ch, flip, size, out.data_ptr<float>());
   detail::change_colour(out.data_ptr<float>(), plane, colour);
+  if (colour.blur_sigma > 0) detail::gaussian_blur(out.data_ptr<float>(), size, colour.blur_sigma);
   detail::normalise(out.data_ptr<float>(), plane, options);
   return out;
 }
