@@ -37,6 +37,35 @@ BOOST_AUTO_TEST_CASE(info_nce_by_hand) {
   BOOST_TEST(item(losses::info_nce(q, k, t1(0.5), same).loss) == 0.0, boost::test_tools::tolerance(1e-12));
 }
 
+BOOST_AUTO_TEST_CASE(info_nce_with_extra_keys_by_hand) {
+  // The batch of info_nce_by_hand (products 1, 2) and three remembered keys: [0, 1] of product
+  // 3 (a negative of both), [1, 0] of product 1 (query 0's own product: left out of its row)
+  // and an empty slot (-1: left out of every row). Temperature 0.5.
+  auto q = torch::tensor({1.0, 0.0, 0.0, 1.0}, torch::kDouble).view({2, 2});
+  auto k = torch::tensor({1.0, 0.0, 0.6, 0.8}, torch::kDouble).view({2, 2});
+  const losses::InfoNceOptions options{torch::tensor({1, 2}, torch::kLong), torch::tensor({1, 2}, torch::kLong), {}};
+  losses::ExtraNegatives extra{torch::tensor({0.0, 1.0, 1.0, 0.0, 0.6, 0.8}, torch::kDouble).view({3, 2}),
+                               torch::tensor({3, 1, -1}, torch::kLong)};
+  // Row 0 logits [2, 1.2 | 0, (own product), (empty)]; row 1 [0, 1.6 | 2, 0, (empty)].
+  const double row0 = -2.0 + std::log(std::exp(2.0) + std::exp(1.2) + std::exp(0.0));
+  const double row1 = -1.6 + std::log(std::exp(0.0) + std::exp(1.6) + std::exp(2.0) + std::exp(0.0));
+  const commercemm::gather::Local local;
+  auto out = losses::info_nce(q, k, t1(0.5), options, local, extra);
+  BOOST_TEST(item(out.loss) == (row0 + row1) / 2, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(out.logits.sizes() == torch::IntArrayRef({2, 5}));
+  // An all-empty memory changes nothing.
+  const losses::ExtraNegatives empty{extra.keys, torch::full({3}, -1, torch::kLong)};
+  BOOST_TEST(item(losses::info_nce(q, k, t1(0.5), options, local, empty).loss) ==
+                 item(losses::info_nce(q, k, t1(0.5), options).loss),
+             boost::test_tools::tolerance(1e-12));
+  // The extra keys take no gradient; the queries do, through them too.
+  auto qg = q.clone().requires_grad_(true);
+  auto memory = extra.keys.clone().requires_grad_(true);
+  losses::info_nce(qg, k, t1(0.5), options, local, {memory, extra.products}).loss.backward();
+  BOOST_TEST(!memory.grad().defined());
+  BOOST_TEST(qg.grad().abs().sum().item<double>() > 0);
+}
+
 BOOST_AUTO_TEST_CASE(symmetric_info_nce_by_hand) {
   auto a = torch::tensor({1.0, 0.0, 0.0, 1.0}, torch::kDouble).view({2, 2});
   auto b = torch::tensor({1.0, 0.0, 0.6, 0.8}, torch::kDouble).view({2, 2});

@@ -7,8 +7,9 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <tuple>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include <torch/optim/sgd.h>
 #include <torch/types.h>
@@ -160,6 +161,66 @@ BOOST_AUTO_TEST_CASE(schedule_drop_text_drops_that_share_of_the_texts) {
   BOOST_TEST(eligible == 600);
   BOOST_TEST(std::abs(static_cast<double>(text) / 600.0 - 0.5) < 0.06);   // ~4 sigma
   BOOST_TEST(std::abs(static_cast<double>(image) / 600.0 - 0.2) < 0.05);
+}
+
+// [tasks.retrieval_*] memory: the last targets join the next batches' keys as negatives, by
+// hand on 2-d embeddings (temperature 0.5 fixed), and the ring buffer wraps.
+BOOST_AUTO_TEST_CASE(a_retrieval_memory_adds_the_last_targets_as_negatives) {
+  using Task = tk::Retrieval<cmm::Text, cmm::Image, cmm::gather::Local>;
+  tk::RetrievalOptions o;
+  o.temperature = 0.5, o.learn_temperature = false, o.memory = 3;
+  cmm::ModelConfig model;
+  model.embed_dim = 2;
+  auto head = Task::make_head(model, o);
+  BOOST_REQUIRE(head->memory);
+  const auto view_of = [](cmm::Batch& source, cmm::Batch& target, torch::Tensor queries, torch::Tensor keys) {
+    cmm::CrossPairView view{&source, &target, {}, {}};
+    view.source_embeddings.text = std::move(queries), view.target_embeddings.image = std::move(keys);
+    return view;
+  };
+  const auto batch_of = [](std::initializer_list<std::int64_t> products) {
+    cmm::Batch b;
+    b.product_ids = torch::tensor(std::vector<std::int64_t>(products), torch::kLong);
+    b.text_ids = torch::ones({b.product_ids.size(0), 2}, torch::kLong);
+    return b;
+  };
+  cmm::TaskContext ctx;
+  int unused_model = 0;
+  // Step 1, empty memory: info_nce_by_hand's batch (products 1, 2).
+  auto s1 = batch_of({1, 2}), t1 = batch_of({1, 2});
+  const auto k1 = torch::tensor({1.0f, 0.0f, 0.6f, 0.8f}).view({2, 2});
+  auto first = Task::loss(head, unused_model, view_of(s1, t1, torch::eye(2), k1), ctx, o);
+  const double row0 = -2.0 + std::log(std::exp(2.0) + std::exp(1.2)), row1 = -1.6 + std::log(1.0 + std::exp(1.6));
+  BOOST_TEST(first.loss.item<double>() == (row0 + row1) / 2, boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(torch::equal(head->memory->products, torch::tensor({1, 2, -1}, torch::kLong)));
+  BOOST_TEST(torch::equal(head->memory->keys.narrow(0, 0, 2), k1));
+  // Step 2 (products 3, 4; keys [0, 1], [1, 0]): step 1's keys are negatives of both rows.
+  auto s2 = batch_of({3, 4}), t2 = batch_of({3, 4});
+  const auto k2 = torch::tensor({0.0f, 1.0f, 1.0f, 0.0f}).view({2, 2});
+  auto second = Task::loss(head, unused_model, view_of(s2, t2, torch::eye(2), k2), ctx, o);
+  // Row 0 (query [1, 0]): positive 0, batch 2, memory 2 and 1.2; row 1 ([0, 1]): positive 0,
+  // batch 2, memory 0 and 1.6.
+  const double r0 = std::log(1.0 + std::exp(2.0) + std::exp(2.0) + std::exp(1.2));
+  const double r1 = std::log(1.0 + std::exp(2.0) + 1.0 + std::exp(1.6));
+  BOOST_TEST(second.loss.item<double>() == (r0 + r1) / 2, boost::test_tools::tolerance(1e-6));
+  // The ring wrapped: slot 2 then slot 0; the next write goes to slot 1.
+  BOOST_TEST(torch::equal(head->memory->products, torch::tensor({4, 2, 3}, torch::kLong)));
+  BOOST_TEST(head->memory->next.item<std::int64_t>() == 1);
+  BOOST_TEST(torch::equal(head->memory->keys[0], k2[1]));
+  // A query of a remembered product leaves that memory row out (product 2 is in slot 1).
+  auto s3 = batch_of({2, 5}), t3 = batch_of({2, 5});
+  auto third = Task::loss(head, unused_model, view_of(s3, t3, torch::eye(2), k2), ctx, o);
+  BOOST_TEST(third.logits[0][3].item<double>() < -1e8);
+  BOOST_TEST(third.logits[1][3].item<double>() == 1.6, boost::test_tools::tolerance(1e-6));
+  // More keys than rows: the last `rows` stay.
+  head->memory->push(torch::arange(8, torch::kFloat).view({4, 2}), torch::tensor({6, 7, 8, 9}, torch::kLong));
+  BOOST_TEST(torch::equal(std::get<0>(head->memory->products.sort()), torch::tensor({7, 8, 9}, torch::kLong)));
+  // Off by default: no buffers, so checkpoints without a memory load unchanged.
+  BOOST_TEST(Task::make_head(model, tk::RetrievalOptions{})->buffers().empty());
+  using MemoryRecipe = cmm::Recipe<Model, cmm::TaskList<Task>, cmm::schedules::FixedFusionSplit<0>>;
+  auto bad = tiny({"tasks.retrieval_text_image.memory=-1"});
+  BOOST_TEST(has(error_of([&] { cmm::train::Step<MemoryRecipe> s(Model(bad.model), bad, kSpecial); }),
+                 "tasks.retrieval_text_image.memory"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

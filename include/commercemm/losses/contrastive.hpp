@@ -24,12 +24,20 @@ struct InfoNceOptions {
   torch::Tensor valid_rows;      ///< [B] bool: which queries take part, or undefined for all
 };
 
+/// More negatives after the (gathered) keys, taking no gradient: a KeyMemory's keys [M, D]
+/// and their products [M] (-1: an empty slot). A query's own product is left out of them.
+struct ExtraNegatives {
+  torch::Tensor keys;
+  torch::Tensor products;
+};
+
 /// queries [B, D], keys [B, D] (L2-normalised), temperature [] or double
-///   -> loss [] and logits [B, B_total] (queries against every gathered key).
+///   -> loss [] and logits [B, B_total (+ M)] (queries against every gathered key, then the
+///      extra keys).
 template <gather::GatherPolicy Gather = gather::Local>
 LossOutput info_nce(const torch::Tensor& queries, const torch::Tensor& keys,
                     const torch::Tensor& temperature, const InfoNceOptions& options = {},
-                    const Gather& gather = {}) {
+                    const Gather& gather = {}, const ExtraNegatives& extra = {}) {
   const auto b = queries.size(0);
   const auto all_keys = gather.all(keys);
   auto logits = upcast(torch::matmul(queries, all_keys.t())) / temperature;
@@ -38,6 +46,14 @@ LossOutput info_nce(const torch::Tensor& queries, const torch::Tensor& keys,
     auto same = options.query_products.unsqueeze(1).eq(gather.all(options.key_products).unsqueeze(0));
     same.scatter_(1, targets.unsqueeze(1), false);  // the positive itself stays
     logits = logits.masked_fill(same, -1e9);
+  }
+  if (extra.keys.defined() && extra.keys.size(0) > 0) {
+    TORCH_CHECK(extra.products.defined(), "info_nce: extra negatives need their products");
+    auto more = upcast(torch::matmul(queries, extra.keys.detach().to(queries.scalar_type()).t())) / temperature;
+    auto excluded = extra.products.lt(0).unsqueeze(0).expand({b, -1});
+    if (options.query_products.defined())
+      excluded = excluded.logical_or(options.query_products.unsqueeze(1).eq(extra.products.unsqueeze(0)));
+    logits = torch::cat({logits, more.masked_fill(excluded, -1e9)}, 1);
   }
   auto per_row = -torch::log_softmax(logits, 1).gather(1, targets.unsqueeze(1)).squeeze(1);
   torch::Tensor loss;

@@ -34,7 +34,12 @@ class TemperatureImpl : public torch::nn::Cloneable<TemperatureImpl> {
     log_inverse = register_parameter("log_inverse", torch::tensor(std::log(1.0 / initial_)), learned_);
   }
   /// [] the temperature.
-  torch::Tensor forward() const { return 1.0 / log_inverse.clamp_max(std::log(1.0 / minimum_)).exp(); }
+  torch::Tensor forward() const { return temperature_of(log_inverse, minimum_); }
+
+  /// 1 / exp(log_inverse), the inverse clamped at 1 / minimum.
+  static torch::Tensor temperature_of(const torch::Tensor& log_inverse, double minimum) {
+    return 1.0 / log_inverse.clamp_max(std::log(1.0 / minimum)).exp();
+  }
 
   torch::Tensor log_inverse;
 
@@ -44,6 +49,69 @@ class TemperatureImpl : public torch::nn::Cloneable<TemperatureImpl> {
   double minimum_;
 };
 TORCH_MODULE(Temperature);
+
+/// The last `rows` keys a contrastive task saw and their products, as extra negatives for the
+/// next batches (cross-batch memory, Wang et al., CVPR 2020: with a small batch, a few dozen
+/// negatives say little; the keys of recent batches are nearly what the model would compute
+/// now, since the weights drift slowly). A ring buffer of buffers, so checkpoints keep it, a
+/// resumed run continues it, and a skipped step's update window restores it. An empty slot
+/// has product -1.
+class KeyMemoryImpl : public torch::nn::Cloneable<KeyMemoryImpl> {
+ public:
+  KeyMemoryImpl(std::int64_t rows, std::int64_t dim) : rows_(rows), dim_(dim) { reset(); }
+  void reset() override {
+    keys = register_buffer("keys", torch::zeros({rows_, dim_}));
+    products = register_buffer("products", torch::full({rows_}, -1, torch::kLong));
+    next = register_buffer("next", torch::zeros({}, torch::kLong));
+  }
+  /// Writes keys [n, D] (detached, stored in the memory's dtype) and their products [n] over
+  /// the oldest slots; of more than `rows` keys, the last `rows` stay.
+  void push(const torch::Tensor& new_keys, const torch::Tensor& new_products) {
+    torch::NoGradGuard no_grad;
+    auto k = new_keys.detach().to(keys.device(), keys.scalar_type());
+    auto p = new_products.to(products.device(), torch::kLong);
+    if (k.size(0) > rows_) k = k.narrow(0, k.size(0) - rows_, rows_), p = p.narrow(0, p.size(0) - rows_, rows_);
+    const auto n = k.size(0);
+    const auto start = next.item<std::int64_t>();
+    const auto slots = (torch::arange(n, torch::kLong) + start).remainder(rows_).to(keys.device());
+    keys.index_copy_(0, slots, k);
+    products.index_copy_(0, slots, p);
+    next.fill_((start + n) % rows_);
+  }
+
+  torch::Tensor keys, products, next;
+
+ private:
+  std::int64_t rows_, dim_;
+};
+TORCH_MODULE(KeyMemory);
+
+/// A retrieval task's head: its temperature (as Temperature, under the same parameter name,
+/// so checkpoints without a memory load unchanged) and, when `memory_rows` > 0, a KeyMemory of
+/// `dim`-wide keys.
+class RetrievalHeadImpl : public torch::nn::Cloneable<RetrievalHeadImpl> {
+ public:
+  RetrievalHeadImpl(double initial, bool learned, double minimum, std::int64_t memory_rows, std::int64_t dim)
+      : initial_(initial), learned_(learned), minimum_(minimum), memory_rows_(memory_rows), dim_(dim) {
+    reset();
+  }
+  void reset() override {
+    log_inverse = register_parameter("log_inverse", torch::tensor(std::log(1.0 / initial_)), learned_);
+    memory = memory_rows_ > 0 ? register_module("memory", KeyMemory(memory_rows_, dim_)) : KeyMemory{nullptr};
+  }
+  /// [] the temperature.
+  torch::Tensor forward() const { return TemperatureImpl::temperature_of(log_inverse, minimum_); }
+
+  torch::Tensor log_inverse;
+  KeyMemory memory{nullptr};  ///< null without a memory
+
+ private:
+  double initial_;
+  bool learned_;
+  double minimum_;
+  std::int64_t memory_rows_, dim_;
+};
+TORCH_MODULE(RetrievalHead);
 
 /// MLM: BERT's prediction head, its output layer tied to the text encoder's token embedding.
 class MlmHeadImpl : public torch::nn::Cloneable<MlmHeadImpl> {
@@ -128,10 +196,6 @@ class MimKlHeadImpl : public torch::nn::Cloneable<MimKlHeadImpl> {
   torch::Tensor pending_;  // [K + 1] summed logits and their count, not yet applied
   double pending_momentum_ = 0.9;
   bool defer_ = false;
-
- public:
-
- private:
   std::int64_t fusion_width_, image_width_, prototypes_;
 };
 TORCH_MODULE(MimKlHead);

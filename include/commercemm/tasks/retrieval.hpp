@@ -65,6 +65,23 @@ template <class Kinds> torch::Tensor rows_of_kinds(const Batch& batch, const tor
   return torch::tensor(take, torch::kUInt8).to(on.device(), torch::kBool);
 }
 
+/// A retrieval task's options: its temperature's and the rows of its key memory.
+struct RetrievalOptions : TemperatureOptions {
+  /// The targets of the last `memory` rows (of the global batch) join each batch's keys as
+  /// extra negatives (KeyMemory; 0 = in-batch negatives only). Pass B's batch is small and
+  /// split over the pair kinds, so an image source may see a few dozen products a step.
+  std::int64_t memory = 0;
+};
+template <class F> void visit_fields(RetrievalOptions& o, F&& f) {
+  visit_fields(static_cast<TemperatureOptions&>(o), f);
+  f("memory", o.memory);
+}
+inline void check(const RetrievalOptions& o, const std::string& task) {
+  check(static_cast<const TemperatureOptions&>(o), task);
+  detail::require(o.memory >= 0 && o.memory <= (std::int64_t{1} << 20), "tasks." + task + ".memory",
+                  "must be in 0..1048576 rows (0 = off)");
+}
+
 template <ModalityTag Source, ModalityTag Target, gather::GatherPolicy Gather = gather::AcrossRanks,
           class Kinds = kinds::Any>
 struct Retrieval {
@@ -73,10 +90,12 @@ struct Retrieval {
   }
   static constexpr Pass pass = Pass::cross_pair;
   static constexpr Needs needs{.source = Source::value, .target = Target::value};
-  using Head = Temperature;
-  using Options = TemperatureOptions;
+  using Head = RetrievalHead;
+  using Options = RetrievalOptions;
   static void check(const Options& o) { tasks::check(o, name()); }
-  static Head make_head(const ModelConfig&, const Options& o) { return make_temperature(o); }
+  static Head make_head(const ModelConfig& c, const Options& o) {
+    return Head(o.temperature, o.learn_temperature, o.min_temperature, o.memory, c.embed_dim);
+  }
 
   template <class ModelImpl>
   static losses::LossOutput loss(Head& head, ModelImpl&, const CrossPairView& view, TaskContext&, const Options&) {
@@ -91,7 +110,11 @@ struct Retrieval {
     if (!queries.defined() || !keys.defined() || !dist::any_rank(rows.any().template item<bool>()))
       return {head->forward() * 0.0, {}, {{"rows", torch::zeros({})}}};
     losses::InfoNceOptions options{view.source->product_ids, view.target->product_ids, rows};
-    auto out = losses::info_nce(queries, keys, head->forward(), options, Gather{});
+    losses::ExtraNegatives remembered;  // copies: the memory changes below, the backward needs these
+    if (head->memory) remembered = {head->memory->keys.clone(), head->memory->products.clone()};
+    auto out = losses::info_nce(queries, keys, head->forward(), options, Gather{}, remembered);
+    // Every rank stores the same keys, the global batch's, so every rank's memory is the same.
+    if (head->memory) head->memory->push(Gather{}.all(keys.detach()), Gather{}.all(view.target->product_ids));
     // Logged values are averaged over the ranks: scaled so the average is the global count.
     out.parts["rows"] = rows.sum().to(torch::kDouble) * static_cast<double>(dist::world_size());
     return out;
