@@ -215,12 +215,25 @@ BOOST_AUTO_TEST_CASE(a_retrieval_memory_adds_the_last_targets_as_negatives) {
   // More keys than rows: the last `rows` stay.
   head->memory->push(torch::arange(8, torch::kFloat).view({4, 2}), torch::tensor({6, 7, 8, 9}, torch::kLong));
   BOOST_TEST(torch::equal(std::get<0>(head->memory->products.sort()), torch::tensor({7, 8, 9}, torch::kLong)));
+  // Before memory_start the memory fills but takes no part.
+  auto later = o;
+  later.memory_start = 1;
+  auto late = Task::make_head(model, later);
+  cmm::TaskContext at_1;
+  at_1.step = 1;
+  Task::loss(late, unused_model, view_of(s1, t1, torch::eye(2), k1), ctx, later);  // step 0: fills
+  BOOST_TEST(Task::loss(late, unused_model, view_of(s2, t2, torch::eye(2), k2), ctx, later).logits.size(1) == 2);
+  const auto used = Task::loss(late, unused_model, view_of(s2, t2, torch::eye(2), k2), at_1, later);
+  BOOST_TEST(used.logits.size(1) == 5);
   // Off by default: no buffers, so checkpoints without a memory load unchanged.
   BOOST_TEST(Task::make_head(model, tk::RetrievalOptions{})->buffers().empty());
   using MemoryRecipe = cmm::Recipe<Model, cmm::TaskList<Task>, cmm::schedules::FixedFusionSplit<0>>;
   auto bad = tiny({"tasks.retrieval_text_image.memory=-1"});
   BOOST_TEST(has(error_of([&] { cmm::train::Step<MemoryRecipe> s(Model(bad.model), bad, kSpecial); }),
                  "tasks.retrieval_text_image.memory"));
+  auto idle = tiny({"tasks.retrieval_text_image.memory_start=10"});
+  BOOST_TEST(has(error_of([&] { cmm::train::Step<MemoryRecipe> s(Model(idle.model), idle, kSpecial); }),
+                 "tasks.retrieval_text_image.memory_start: does nothing"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

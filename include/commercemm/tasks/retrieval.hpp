@@ -65,21 +65,29 @@ template <class Kinds> torch::Tensor rows_of_kinds(const Batch& batch, const tor
   return torch::tensor(take, torch::kUInt8).to(on.device(), torch::kBool);
 }
 
-/// A retrieval task's options: its temperature's and the rows of its key memory.
+/// A retrieval task's options: its temperature's and its key memory's.
 struct RetrievalOptions : TemperatureOptions {
   /// The targets of the last `memory` rows (of the global batch) join each batch's keys as
   /// extra negatives (KeyMemory; 0 = in-batch negatives only). Pass B's batch is small and
   /// split over the pair kinds, so an image source may see a few dozen products a step.
   std::int64_t memory = 0;
+  /// The step from which the remembered keys count (the memory fills from the start). Keys
+  /// of earlier steps are only consistent with the current ones once the weights move
+  /// slowly: from a random start the model can lower the loss by moving every embedding away
+  /// from the last steps' (XBM starts its memory after warm-up for this reason).
+  std::int64_t memory_start = 0;
 };
 template <class F> void visit_fields(RetrievalOptions& o, F&& f) {
   visit_fields(static_cast<TemperatureOptions&>(o), f);
-  f("memory", o.memory);
+  f("memory", o.memory); f("memory_start", o.memory_start);
 }
 inline void check(const RetrievalOptions& o, const std::string& task) {
   check(static_cast<const TemperatureOptions&>(o), task);
   detail::require(o.memory >= 0 && o.memory <= (std::int64_t{1} << 20), "tasks." + task + ".memory",
                   "must be in 0..1048576 rows (0 = off)");
+  detail::require(o.memory_start >= 0, "tasks." + task + ".memory_start", "must not be negative");
+  detail::require(o.memory > 0 || o.memory_start == 0, "tasks." + task + ".memory_start",
+                  "does nothing without a memory (memory = 0); leave it out");
 }
 
 template <ModalityTag Source, ModalityTag Target, gather::GatherPolicy Gather = gather::AcrossRanks,
@@ -98,7 +106,7 @@ struct Retrieval {
   }
 
   template <class ModelImpl>
-  static losses::LossOutput loss(Head& head, ModelImpl&, const CrossPairView& view, TaskContext&, const Options&) {
+  static losses::LossOutput loss(Head& head, ModelImpl&, const CrossPairView& view, TaskContext& ctx, const Options& o) {
     const auto& queries = view.source_embeddings.get(Source::value);
     const auto& keys = view.target_embeddings.get(Target::value);
     auto rows = rows_with(*view.source, Source::value);
@@ -111,7 +119,8 @@ struct Retrieval {
       return {head->forward() * 0.0, {}, {{"rows", torch::zeros({})}}};
     losses::InfoNceOptions options{view.source->product_ids, view.target->product_ids, rows};
     losses::ExtraNegatives remembered;  // copies: the memory changes below, the backward needs these
-    if (head->memory) remembered = {head->memory->keys.clone(), head->memory->products.clone()};
+    if (head->memory && ctx.step >= o.memory_start)
+      remembered = {head->memory->keys.clone(), head->memory->products.clone()};
     auto out = losses::info_nce(queries, keys, head->forward(), options, Gather{}, remembered);
     // Every rank stores the same keys, the global batch's, so every rank's memory is the same.
     if (head->memory) head->memory->push(Gather{}.all(keys.detach()), Gather{}.all(view.target->product_ids));
