@@ -1,6 +1,7 @@
-// One training step of the full 14-task recipe on two ranks, each holding half of the global
-// batch, against one process holding all of it: the same losses and, after the update, the
-// same parameters and buffers.
+// Two training steps of the full 14-task recipe on two ranks, each holding half of the global
+// batch, against one process holding all of it: the same losses and, after the updates, the
+// same parameters and buffers (two retrieval tasks keep a key memory, which the second step
+// uses: every rank must remember the global batch's keys in the same order).
 #include "support.hpp"
 
 #include <map>
@@ -31,6 +32,8 @@ cmm::Config tiny_config() {
   c.model.text.vocab_size = 200;
   c.train.steps = 10;
   c.train.grad_clip = 0.5;  // clipping sees the global gradient norm
+  cmm::apply_override(c, "tasks.retrieval_image_multimodal.memory=12");
+  cmm::apply_override(c, "tasks.retrieval_text_text.memory=6");  // wraps within the two steps
   return c;
 }
 
@@ -84,7 +87,8 @@ Outcome one_step(const cmm::Batch& a, const cmm::Batch& source, const cmm::Batch
   torch::manual_seed(0);
   cmm::train::Step<Recipe> step(Model(config.model), config, kSpecial, schedule_options(config));
   torch::optim::SGD sgd(step.parameters(), torch::optim::SGDOptions(0.1));
-  const auto result = step.run(&a, &source, &target, sgd, 1);
+  step.run(&a, &source, &target, sgd, 1);
+  const auto result = step.run(&a, &source, &target, sgd, 2);
   Outcome out;
   for (const auto* pass : {&result.image_text, &result.cross_pair})
     for (const auto& [name, value] : pass->losses) out.losses[name] = value;
