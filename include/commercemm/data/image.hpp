@@ -207,8 +207,8 @@ inline void gaussian_blur(float* pixels, int size, float sigma) {
   }
 }
 
-/// Draws the colour change and blur `augment` asks for. Only the augmentations switched on draw, so
-/// turning one on leaves the crops and flips of the others as they were.
+/// Draws the colour change and blur `augment` asks for. Only the augmentations switched on
+/// draw, so turning one on leaves the crops and flips of the others as they were.
 inline ColourChange draw_colour_change(const Augmentation& augment, ImageRng& rng) {
   ColourChange change;
   const auto factor = [&](double strength) { return static_cast<float>(uniform(rng, 1 - strength, 1 + strength)); };

@@ -52,8 +52,8 @@ TORCH_MODULE(Temperature);
 
 /// The last `rows` keys a contrastive task saw and their products, as extra negatives for the
 /// next batches (cross-batch memory, Wang et al., CVPR 2020: with a small batch, a few dozen
-/// negatives say little; the keys of recent batches are nearly what the model would compute
-/// now, since the weights drift slowly). A ring buffer of buffers, so checkpoints keep it, a
+/// negatives say little; once the weights drift slowly, the keys of recent batches are nearly
+/// what the model would compute now). A ring buffer of buffers, so checkpoints keep it, a
 /// resumed run continues it, and a skipped step's update window restores it. An empty slot
 /// has product -1.
 class KeyMemoryImpl : public torch::nn::Cloneable<KeyMemoryImpl> {

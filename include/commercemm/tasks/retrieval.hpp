@@ -106,7 +106,8 @@ struct Retrieval {
   }
 
   template <class ModelImpl>
-  static losses::LossOutput loss(Head& head, ModelImpl&, const CrossPairView& view, TaskContext& ctx, const Options& o) {
+  static losses::LossOutput loss(Head& head, ModelImpl&, const CrossPairView& view, TaskContext& ctx,
+                                 const Options& o) {
     const auto& queries = view.source_embeddings.get(Source::value);
     const auto& keys = view.target_embeddings.get(Target::value);
     auto rows = rows_with(*view.source, Source::value);
