@@ -77,7 +77,7 @@ BOOST_AUTO_TEST_CASE(an_update_moves_each_weight_by_one_minus_the_decay) {
     average->weight.copy_(torch::tensor({{1.0f, 2.0f}})), average->bias.fill_(0.0f);
     model->weight.copy_(torch::tensor({{3.0f, -2.0f}})), model->bias.fill_(1.0f);
   }
-  const cmm::nn::MovingAverage pairs(*average, *model, cmm::nn::MovingAverage::Buffers::copied);
+  cmm::nn::MovingAverage pairs(*average, *model, cmm::nn::MovingAverage::Buffers::copied);
   pairs.update(0.75);
   // 0.75 * 1 + 0.25 * 3 = 1.5; 0.75 * 2 + 0.25 * -2 = 1; 0.25 * 1 = 0.25
   BOOST_CHECK(torch::allclose(average->weight, torch::tensor({{1.5f, 1.0f}})));

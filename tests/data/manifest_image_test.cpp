@@ -312,10 +312,17 @@ BOOST_AUTO_TEST_CASE(gaussian_blur_matches_a_hand_computed_kernel) {
   for (int i = 0; i < size * size; ++i) total += corner[i];
   const double kept = weight[0] + weight[1] + weight[2] + weight[3];
   BOOST_TEST(std::abs(total - kept * kept) < 1e-5);
-  // Sigma larger than the image still reads only pixels of the image.
-  std::vector<float> wide(3 * 2 * 2, 0.5f);
-  data::detail::gaussian_blur(wide.data(), 2, 5.0f);
-  for (float v : wide) BOOST_TEST(std::abs(v - 0.5f) < 1e-6);
+  // A kernel wider than the image reflects more than once: on 3 pixels, offsets -3..5 read
+  // pixels 1 2 1 | 0 1 2 | 1 0 1. Columns [1, 0, 0] in every row come out as w0, w1 + w3 and
+  // 2 w2 (rows are equal, so the vertical pass keeps them).
+  std::vector<float> narrow(3 * 3 * 3, 0.0f);
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < 3; ++y) narrow[c * 9 + y * 3] = 1.0f;
+  data::detail::gaussian_blur(narrow.data(), 3, 1.0f);
+  const std::vector<double> column{weight[0], weight[1] + weight[3], 2 * weight[2]};
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < 3; ++y)
+      for (int x = 0; x < 3; ++x) BOOST_TEST(std::abs(narrow[c * 9 + y * 3 + x] - column[x]) < 3e-6);  // 6-digit weights
 }
 
 // The blur draws last, only when on: the crop, flip and colours stay those of the same seed,

@@ -225,6 +225,11 @@ BOOST_AUTO_TEST_CASE(a_retrieval_memory_adds_the_last_targets_as_negatives) {
   BOOST_TEST(Task::loss(late, unused_model, view_of(s2, t2, torch::eye(2), k2), ctx, later).logits.size(1) == 2);
   const auto used = Task::loss(late, unused_model, view_of(s2, t2, torch::eye(2), k2), at_1, later);
   BOOST_TEST(used.logits.size(1) == 5);
+  // A memory of another size than the options ask for (a --resume with another value).
+  auto other = o;
+  other.memory = 4;
+  BOOST_TEST(has(error_of([&] { Task::loss(head, unused_model, view_of(s2, t2, torch::eye(2), k2), ctx, other); }),
+                 "tasks.retrieval_text_image.memory: 4 rows, but the checkpoint's memory has 3"));
   // Off by default: no buffers, so checkpoints without a memory load unchanged.
   BOOST_TEST(Task::make_head(model, tk::RetrievalOptions{})->buffers().empty());
   using MemoryRecipe = cmm::Recipe<Model, cmm::TaskList<Task>, cmm::schedules::FixedFusionSplit<0>>;

@@ -72,8 +72,9 @@ inline void validate(const Augmentation& a, const Location& at, const std::strin
     require(value >= 0 && value <= 1, at, prefix + key, "must be in [0, 1] (0 = off)");
   require(a.blur_probability >= 0 && a.blur_probability <= 1, at, prefix + "blur_probability",
           "must be in [0, 1] (0 = off)");
-  require(a.blur_sigma_min > 0 && a.blur_sigma_min <= a.blur_sigma_max && a.blur_sigma_max <= 64, at,
-          prefix + "blur_sigma_min", "needs 0 < blur_sigma_min <= blur_sigma_max <= 64 (pixels)");
+  require(a.blur_sigma_min > 0 && a.blur_sigma_min <= a.blur_sigma_max, at, prefix + "blur_sigma_min",
+          "needs 0 < blur_sigma_min <= blur_sigma_max");
+  require(a.blur_sigma_max <= 64, at, prefix + "blur_sigma_max", "must be at most 64 (pixels)");
   require(a.blur_probability > 0 ||
               (a.blur_sigma_min == defaults.blur_sigma_min && a.blur_sigma_max == defaults.blur_sigma_max),
           at, prefix + "blur_probability", "is 0, so blur_sigma_min and blur_sigma_max do nothing; leave them out");

@@ -35,16 +35,17 @@ class MovingAverage {
     for (auto& b : average.named_buffers()) buffers_.emplace_back(b.value(), find(from_buffers, b.key(), "buffer"));
   }
 
-  /// average <- decay * average + (1 - decay) * source (mul_ then add_: the teacher's
-  /// checkpoints of earlier rounds resume bit for bit).
-  void update(double decay) const {
+  /// average <- decay * average + (1 - decay) * source (mul_ then add_, the teacher's
+  /// arithmetic, so its checkpoints of earlier builds resume bit for bit; a weight average
+  /// saved by an earlier build, which used lerp_, resumes to rounding).
+  void update(double decay) {
     torch::NoGradGuard no_grad;
     for (const auto& [average, source] : params_) average.mul_(decay).add_(source, 1.0 - decay);
     for (const auto& [average, source] : buffers_) average.copy_(source);
   }
 
   /// average <- source, for every paired tensor.
-  void copy() const {
+  void copy() {
     torch::NoGradGuard no_grad;
     for (const auto& [average, source] : params_) average.copy_(source);
     for (const auto& [average, source] : buffers_) average.copy_(source);

@@ -12,7 +12,9 @@
 
 #include <torch/types.h>
 
+#include <commercemm/core/error.hpp>
 #include <commercemm/core/modality.hpp>
+#include <commercemm/dist/all_gather.hpp>
 #include <commercemm/dist/communicator.hpp>
 #include <commercemm/losses/contrastive.hpp>
 #include <commercemm/tasks/heads.hpp>
@@ -83,8 +85,10 @@ template <class F> void visit_fields(RetrievalOptions& o, F&& f) {
 }
 inline void check(const RetrievalOptions& o, const std::string& task) {
   check(static_cast<const TemperatureOptions&>(o), task);
-  detail::require(o.memory >= 0 && o.memory <= (std::int64_t{1} << 20), "tasks." + task + ".memory",
-                  "must be in 0..1048576 rows (0 = off)");
+  // The step copies the memory twice (for the backward, and with the heads' buffers for a
+  // skipped step): 65,536 rows of 256-wide keys are 64 MiB a copy.
+  detail::require(o.memory >= 0 && o.memory <= (std::int64_t{1} << 16), "tasks." + task + ".memory",
+                  "must be in 0..65536 rows (0 = off)");
   detail::require(o.memory_start >= 0, "tasks." + task + ".memory_start", "must not be negative");
   detail::require(o.memory > 0 || o.memory_start == 0, "tasks." + task + ".memory_start",
                   "does nothing without a memory (memory = 0); leave it out");
@@ -120,11 +124,18 @@ struct Retrieval {
       return {head->forward() * 0.0, {}, {{"rows", torch::zeros({})}}};
     losses::InfoNceOptions options{view.source->product_ids, view.target->product_ids, rows};
     losses::ExtraNegatives remembered;  // copies: the memory changes below, the backward needs these
-    if (head->memory && ctx.step >= o.memory_start)
-      remembered = {head->memory->keys.clone(), head->memory->products.clone()};
+    if (head->memory) {
+      if (head->memory->keys.size(0) != o.memory)  // a --resume with another size
+        throw Error(Location{"", 0, "tasks." + name() + ".memory"},
+                    std::to_string(o.memory) + " rows, but the checkpoint's memory has " +
+                        std::to_string(head->memory->keys.size(0)) + "; resume with the run's own value");
+      if (ctx.step >= o.memory_start) remembered = {head->memory->keys.clone(), head->memory->products.clone()};
+    }
     auto out = losses::info_nce(queries, keys, head->forward(), options, Gather{}, remembered);
-    // Every rank stores the same keys, the global batch's, so every rank's memory is the same.
-    if (head->memory) head->memory->push(Gather{}.all(keys.detach()), Gather{}.all(view.target->product_ids));
+    // Every rank stores the global batch's keys, whatever the gather policy, so every rank's
+    // memory is the same (and the one a checkpoint keeps).
+    if (head->memory)
+      head->memory->push(dist::gather_rows(keys.detach()).all, dist::gather_rows(view.target->product_ids).all);
     // Logged values are averaged over the ranks: scaled so the average is the global count.
     out.parts["rows"] = rows.sum().to(torch::kDouble) * static_cast<double>(dist::world_size());
     return out;
