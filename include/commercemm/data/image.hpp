@@ -182,26 +182,27 @@ inline void gaussian_blur(float* pixels, int size, float sigma) {
   for (int x = -radius; x <= radius; ++x)
     total += kernel[x + radius] = std::exp(-static_cast<float>(x * x) / (2 * sigma * sigma));
   for (auto& w : kernel) w /= total;
-  const auto reflect = [size](int i) {  // ... 2 1 | 0 1 2 ... n-1 | n-2 ..., for any offset
-    if (size == 1) return 0;
-    const int period = 2 * (size - 1);
-    i %= period;
-    if (i < 0) i += period;
-    return i < size ? i : period - i;
-  };
+  // Where offset i of a row or column reads from, for i in [-radius, size + radius): borders
+  // reflected (... 2 1 | 0 1 2 ... n-1 | n-2 ...), as often as a wide kernel needs.
+  std::vector<int> source(static_cast<std::size_t>(size) + 2 * static_cast<std::size_t>(radius));
+  const int period = std::max(1, 2 * (size - 1));
+  for (int i = -radius; i < size + radius; ++i) {
+    const int folded = ((i % period) + period) % period;
+    source[i + radius] = folded < size ? folded : period - folded;
+  }
   std::vector<float> rows(static_cast<std::size_t>(size) * size);
   for (int c = 0; c < 3; ++c) {
     float* plane = pixels + static_cast<std::size_t>(c) * size * size;
     for (int y = 0; y < size; ++y)  // along each row, into `rows`
       for (int x = 0; x < size; ++x) {
         float sum = 0;
-        for (int k = -radius; k <= radius; ++k) sum += kernel[k + radius] * plane[y * size + reflect(x + k)];
+        for (int k = 0; k <= 2 * radius; ++k) sum += kernel[k] * plane[y * size + source[x + k]];
         rows[y * size + x] = sum;
       }
     for (int y = 0; y < size; ++y)  // then along each column, back into the image
       for (int x = 0; x < size; ++x) {
         float sum = 0;
-        for (int k = -radius; k <= radius; ++k) sum += kernel[k + radius] * rows[reflect(y + k) * size + x];
+        for (int k = 0; k <= 2 * radius; ++k) sum += kernel[k] * rows[source[y + k] * size + x];
         plane[y * size + x] = sum;
       }
   }
