@@ -1,7 +1,8 @@
 // Two training steps of the full 14-task recipe on two ranks, each holding half of the global
 // batch, against one process holding all of it: the same losses and, after the updates, the
 // same parameters and buffers (two retrieval tasks keep a key memory, which the second step
-// uses: every rank must remember the global batch's keys in the same order).
+// uses: every rank must remember the global batch's keys in the same order; one remembers a
+// momentum model's keys, and another task distils that model's softmax over the global batch).
 #include "support.hpp"
 
 #include <map>
@@ -34,6 +35,10 @@ cmm::Config tiny_config() {
   c.train.grad_clip = 0.5;  // clipping sees the global gradient norm
   cmm::apply_override(c, "tasks.retrieval_image_multimodal.memory=12");
   cmm::apply_override(c, "tasks.retrieval_text_text.memory=6");  // wraps within the two steps
+  // A momentum model's keys in one memory and its softmax in one distilled task.
+  cmm::apply_override(c, "train.ema_decay=0.9");
+  cmm::apply_override(c, "tasks.retrieval_image_multimodal.momentum_keys=true");
+  cmm::apply_override(c, "tasks.retrieval_text_multimodal.distill=0.4");
   return c;
 }
 
@@ -86,6 +91,10 @@ Outcome one_step(const cmm::Batch& a, const cmm::Batch& source, const cmm::Batch
   const auto config = tiny_config();
   torch::manual_seed(0);
   cmm::train::Step<Recipe> step(Model(config.model), config, kSpecial, schedule_options(config));
+  torch::manual_seed(7);  // the momentum model: other weights than the trained model's
+  Model momentum(config.model);
+  momentum->eval();
+  step.set_momentum_model(momentum);
   torch::optim::SGD sgd(step.parameters(), torch::optim::SGDOptions(0.1));
   step.run(&a, &source, &target, sgd, 1);
   const auto result = step.run(&a, &source, &target, sgd, 2);

@@ -68,6 +68,36 @@ BOOST_AUTO_TEST_CASE(info_nce_with_extra_keys_by_hand) {
   BOOST_TEST((qg.grad() - q_alone.grad()).abs().max().item<double>() > 1e-3);
 }
 
+BOOST_AUTO_TEST_CASE(momentum_distillation_by_hand) {
+  // info_nce_by_hand's logits [[2, 1.2], [0, 1.6]]; a teacher's [[0, 0], [ln 3, 0]] (uniform on
+  // row 0, 3:1 on row 1), masked columns (-1e9) in both; only row 1 valid in the second case.
+  auto q = torch::tensor({1.0, 0.0, 0.0, 1.0}, torch::kDouble).view({2, 2});
+  auto k = torch::tensor({1.0, 0.0, 0.6, 0.8}, torch::kDouble).view({2, 2});
+  const auto hard = losses::info_nce(q, k, t1(0.5));
+  const auto teacher = torch::tensor({0.0, 0.0, std::log(3.0), 0.0}, torch::kDouble).view({2, 2});
+  const auto ls = [](double a, double b, double x) { return x - std::log(std::exp(a) + std::exp(b)); };
+  const double soft0 = -(0.5 * ls(2, 1.2, 2) + 0.5 * ls(2, 1.2, 1.2));
+  const double soft1 = -(0.75 * ls(0, 1.6, 0) + 0.25 * ls(0, 1.6, 1.6));
+  const double hard1 = -ls(0, 1.6, 1.6);
+  auto out = losses::distill_info_nce(hard, teacher, 0.4);
+  BOOST_TEST(item(out.parts.at("soft")) == (soft0 + soft1) / 2, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(item(out.loss) == 0.6 * item(hard.loss) + 0.4 * (soft0 + soft1) / 2, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(item(losses::distill_info_nce(hard, teacher, 0.0).loss) == item(hard.loss), boost::test_tools::tolerance(1e-12));
+  // valid_rows: the soft term's mean runs over the same rows as the hard one's.
+  losses::InfoNceOptions only_second{{}, {}, torch::tensor({false, true})};
+  const auto hard_second = losses::info_nce(q, k, t1(0.5), only_second);
+  const auto second = losses::distill_info_nce(hard_second, teacher, 0.5, only_second);
+  BOOST_TEST(item(second.loss) == 0.5 * hard1 + 0.5 * soft1, boost::test_tools::tolerance(1e-12));
+  // A masked column (the query's own product elsewhere in the batch) adds nothing, not NaN.
+  auto masked = teacher.clone();
+  masked[0][1] = -1e9;
+  auto student = hard.logits.clone();
+  student[0][1] = -1e9;
+  const auto with_mask = losses::distill_info_nce({hard.loss, student, {}}, masked, 1.0);
+  BOOST_TEST(item(with_mask.loss) == (-ls(2, -1e9, 2) + soft1) / 2, boost::test_tools::tolerance(1e-9));
+  BOOST_CHECK_THROW(losses::distill_info_nce(hard, teacher.narrow(1, 0, 1), 0.4), c10::Error);
+}
+
 BOOST_AUTO_TEST_CASE(symmetric_info_nce_by_hand) {
   auto a = torch::tensor({1.0, 0.0, 0.0, 1.0}, torch::kDouble).view({2, 2});
   auto b = torch::tensor({1.0, 0.0, 0.6, 0.8}, torch::kDouble).view({2, 2});

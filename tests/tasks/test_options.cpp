@@ -174,7 +174,7 @@ BOOST_AUTO_TEST_CASE(a_retrieval_memory_adds_the_last_targets_as_negatives) {
   auto head = Task::make_head(model, o);
   BOOST_REQUIRE(head->memory);
   const auto view_of = [](cmm::Batch& source, cmm::Batch& target, torch::Tensor queries, torch::Tensor keys) {
-    cmm::CrossPairView view{&source, &target, {}, {}};
+    cmm::CrossPairView view{&source, &target, {}, {}, {}, {}};
     view.source_embeddings.text = std::move(queries), view.target_embeddings.image = std::move(keys);
     return view;
   };
@@ -239,6 +239,130 @@ BOOST_AUTO_TEST_CASE(a_retrieval_memory_adds_the_last_targets_as_negatives) {
   auto idle = tiny({"tasks.retrieval_text_image.memory_start=10"});
   BOOST_TEST(has(error_of([&] { cmm::train::Step<MemoryRecipe> s(Model(idle.model), idle, kSpecial); }),
                  "tasks.retrieval_text_image.memory_start: does nothing"));
+}
+
+// distill: ALBEF's mix of the hard InfoNCE and the cross-entropy against the momentum model's
+// softmax; momentum_keys: the keys, in the batch and in the memory, are the momentum model's.
+// By hand on 2-d embeddings (temperature 0.5 fixed).
+BOOST_AUTO_TEST_CASE(momentum_keys_and_distillation_read_the_momentum_embeddings) {
+  using Task = tk::Retrieval<cmm::Text, cmm::Image, cmm::gather::Local>;
+  tk::RetrievalOptions o;
+  o.temperature = 0.5, o.learn_temperature = false, o.distill = 0.4;
+  cmm::ModelConfig model;
+  model.embed_dim = 2;
+  auto head = Task::make_head(model, o);
+  cmm::Batch source, target;
+  source.product_ids = target.product_ids = torch::tensor({1, 2}, torch::kLong);
+  source.text_ids = torch::ones({2, 2}, torch::kLong);
+  const auto queries = torch::eye(2).requires_grad_();
+  const auto keys = torch::tensor({1.0f, 0.0f, 0.6f, 0.8f}).view({2, 2}).requires_grad_();
+  const auto teacher_queries = torch::tensor({0.8f, 0.6f, 0.0f, 1.0f}).view({2, 2}).requires_grad_();
+  const auto teacher_keys = torch::eye(2).requires_grad_();
+  const auto view_of = [&](bool momentum) {
+    cmm::CrossPairView view{&source, &target, {}, {}, {}, {}};
+    view.source_embeddings.text = queries, view.target_embeddings.image = keys;
+    if (momentum) view.momentum_source.text = teacher_queries, view.momentum_target.image = teacher_keys;
+    return view;
+  };
+  cmm::TaskContext ctx;
+  int unused_model = 0;
+  auto out = Task::loss(head, unused_model, view_of(true), ctx, o);
+  // Student logits [[2, 1.2], [0, 1.6]], the momentum model's [[1.6, 1.2], [0, 2]].
+  const auto log_softmax = [](double a, double b, double x) { return x - std::log(std::exp(a) + std::exp(b)); };
+  const auto softmax = [&](double a, double b, double x) { return std::exp(log_softmax(a, b, x)); };
+  const double hard = (-log_softmax(2, 1.2, 2) - log_softmax(0, 1.6, 1.6)) / 2;
+  const double soft = (-(softmax(1.6, 1.2, 1.6) * log_softmax(2, 1.2, 2) + softmax(1.6, 1.2, 1.2) * log_softmax(2, 1.2, 1.2)) -
+                       (softmax(0, 2, 0) * log_softmax(0, 1.6, 0) + softmax(0, 2, 2) * log_softmax(0, 1.6, 1.6))) / 2;
+  BOOST_TEST(out.parts.at("hard").item<double>() == hard, boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(out.parts.at("soft").item<double>() == soft, boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(out.loss.item<double>() == 0.6 * hard + 0.4 * soft, boost::test_tools::tolerance(1e-6));
+  out.loss.backward();  // the student learns; the momentum embeddings take no gradient
+  BOOST_TEST(queries.grad().defined());
+  BOOST_TEST(keys.grad().defined());
+  BOOST_TEST(!teacher_queries.grad().defined());
+  BOOST_TEST(!teacher_keys.grad().defined());
+  // Without momentum embeddings in the view, a clear stop rather than a silent fallback.
+  BOOST_CHECK_THROW(Task::loss(head, unused_model, view_of(false), ctx, o), c10::Error);
+
+  // momentum_keys with a memory of 2 rows: the keys are the momentum model's ([[1, 0], [0, 1]]:
+  // logits [[2, 0], [0, 2]]), the memory keeps them, and the trained model's targets are unused.
+  auto moco = o;
+  moco.distill = 0, moco.memory = 2, moco.momentum_keys = true;
+  auto moco_head = Task::make_head(model, moco);
+  queries.mutable_grad() = torch::Tensor(), keys.mutable_grad() = torch::Tensor();
+  const auto first = Task::loss(moco_head, unused_model, view_of(true), ctx, moco);
+  BOOST_TEST(first.loss.item<double>() == -log_softmax(2, 0, 2), boost::test_tools::tolerance(1e-6));
+  first.loss.backward();
+  BOOST_TEST(queries.grad().defined());
+  BOOST_TEST(!keys.grad().defined());
+  BOOST_TEST(!teacher_keys.grad().defined());
+  BOOST_TEST(torch::equal(moco_head->memory->keys, torch::eye(2)));
+  BOOST_CHECK_THROW(Task::loss(moco_head, unused_model, view_of(false), ctx, moco), c10::Error);
+
+  // What the task asks the step to embed with the momentum model.
+  BOOST_TEST(Task::momentum_needs(o).target.has(cmm::Modality::image));
+  BOOST_TEST(Task::momentum_needs(o).source.has(cmm::Modality::text));
+  BOOST_TEST(Task::momentum_needs(moco).target.has(cmm::Modality::image));
+  BOOST_TEST(Task::momentum_needs(moco).source.empty());
+  BOOST_TEST(Task::momentum_needs(tk::RetrievalOptions{}).target.empty());
+  // Config errors: each names its key.
+  using MomentumRecipe = cmm::Recipe<Model, cmm::TaskList<Task>, cmm::schedules::FixedFusionSplit<0>>;
+  const auto step_error = [](cmm::Config c) {
+    return error_of([&] { cmm::train::Step<MomentumRecipe> s(Model(c.model), c, kSpecial); });
+  };
+  BOOST_TEST(has(step_error(tiny({"tasks.retrieval_text_image.distill=1"})), "tasks.retrieval_text_image.distill: must be in [0, 1)"));
+  for (const auto* key : {"tasks.retrieval_text_image.distill=0.4", "tasks.retrieval_text_image.momentum_keys=true"}) {
+    const auto no_average = step_error(tiny({key}));
+    BOOST_TEST(has(no_average, "tasks.retrieval_text_image: reads a momentum model"));
+    BOOST_TEST(has(no_average, "set train.ema_decay"));
+  }
+}
+
+// The step embeds pass B's rows with the momentum model it is given: with distill, the hard
+// part is the plain task's loss; with momentum_keys, the memory holds the momentum model's
+// embeddings of the targets. Without a momentum model the pass stops with an error.
+BOOST_AUTO_TEST_CASE(the_step_embeds_with_the_momentum_model) {
+  using Task = tk::Retrieval<cmm::Text, cmm::Image>;
+  using Recipe = cmm::Recipe<Model, cmm::TaskList<Task>, cmm::schedules::FixedFusionSplit<0>>;
+  const auto plain_config = tiny();
+  const auto distilled = tiny({"train.ema_decay=0.99", "tasks.retrieval_text_image.distill=0.4"});
+  const auto moco = tiny({"train.ema_decay=0.99", "tasks.retrieval_text_image.memory=16",
+                          "tasks.retrieval_text_image.momentum_keys=true"});
+  torch::manual_seed(3);
+  Model weights(plain_config.model);
+  torch::manual_seed(4);
+  Model momentum(plain_config.model);
+  momentum->eval();
+  const auto copy_of = [&](const Model& m) {
+    Model c(plain_config.model);
+    torch::NoGradGuard no_grad;
+    auto to = c->named_parameters();
+    for (const auto& p : m->named_parameters()) to[p.key()].copy_(p.value());
+    return c;
+  };
+  cmm::train::Step<Recipe> plain(copy_of(weights), plain_config, kSpecial);
+  cmm::train::Step<Recipe> step(copy_of(weights), distilled, kSpecial);
+  cmm::train::Step<Recipe> keys_step(copy_of(weights), moco, kSpecial);
+  auto source = pairs(8, plain_config.model.image.image_size), target = pairs(8, plain_config.model.image.image_size);
+  cmm::TaskContext ctx{0, {}, kSpecial.mask, {}};
+  BOOST_TEST(has(error_of([&] { step.cross_pair_pass(source, target, ctx, step.schedule().draw(0)); }),
+                 "train.ema_decay: a task reads the momentum model, but none was given"));
+  step.set_momentum_model(momentum);
+  keys_step.set_momentum_model(momentum);
+  const auto r = step.cross_pair_pass(source, target, ctx, step.schedule().draw(0));
+  const auto p = plain.cross_pair_pass(source, target, ctx, plain.schedule().draw(0));
+  const double hard = r.parts.at("retrieval_text_image/hard"), soft = r.parts.at("retrieval_text_image/soft");
+  BOOST_TEST(hard == p.losses.at("retrieval_text_image"), boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(r.losses.at("retrieval_text_image") == 0.6 * hard + 0.4 * soft, boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(std::abs(soft - hard) > 1e-3);  // another model's softmax: not the one-hot target
+  // momentum_keys: the memory holds the momentum model's embeddings of the targets.
+  keys_step.cross_pair_pass(source, target, ctx, keys_step.schedule().draw(0));
+  const auto& memory = keys_step.heads().template get<0>()->memory;
+  torch::NoGradGuard no_grad;
+  const auto expected = momentum->embed_image(momentum->encode_image(target.images));
+  const auto trained = keys_step.model()->embed_image(keys_step.model()->encode_image(target.images));
+  BOOST_TEST(torch::allclose(memory->keys.narrow(0, 0, 8), expected, 1e-5, 1e-6));
+  BOOST_TEST(!torch::allclose(memory->keys.narrow(0, 0, 8), trained, 1e-3, 1e-3));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

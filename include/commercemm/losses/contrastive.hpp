@@ -31,6 +31,15 @@ struct ExtraNegatives {
   torch::Tensor products;
 };
 
+namespace detail {
+/// The global mean of per-row losses over the rows that take part (options.valid_rows).
+inline torch::Tensor mean_over_rows(const torch::Tensor& per_row, const InfoNceOptions& options) {
+  if (!options.valid_rows.defined()) return dist::global_mean(per_row.sum(), per_row.size(0));
+  const auto weight = options.valid_rows.to(per_row.dtype());
+  return dist::global_mean((per_row * weight).sum(), weight.sum());
+}
+}  // namespace detail
+
 /// queries [B, D], keys [B, D] (L2-normalised), temperature [] or double
 ///   -> loss [] and logits [B, B_total (+ M)] (queries against every gathered key, then the
 ///      extra keys).
@@ -56,14 +65,25 @@ LossOutput info_nce(const torch::Tensor& queries, const torch::Tensor& keys,
     logits = torch::cat({logits, more.masked_fill(excluded, -1e9)}, 1);
   }
   auto per_row = -torch::log_softmax(logits, 1).gather(1, targets.unsqueeze(1)).squeeze(1);
-  torch::Tensor loss;
-  if (options.valid_rows.defined()) {
-    const auto weight = options.valid_rows.to(per_row.dtype());
-    loss = dist::global_mean((per_row * weight).sum(), weight.sum());
-  } else {
-    loss = dist::global_mean(per_row.sum(), b);
-  }
-  return {loss, logits, {}};
+  return {detail::mean_over_rows(per_row, options), logits, {}};
+}
+
+/// ALBEF's momentum distillation of a one-way InfoNCE: `hard` is info_nce's output and
+/// `teacher_logits` the same call's logits on a momentum model's embeddings (the same keys,
+/// masks and extra negatives, so the columns line up). The loss becomes
+/// (1 - alpha) hard + alpha CE(softmax(teacher), student): the momentum model's similarities
+/// soften the one-hot target where a "negative" is as good a match (a product's near twin).
+/// Parts: hard and soft, the two terms before mixing.
+inline LossOutput distill_info_nce(const LossOutput& hard, const torch::Tensor& teacher_logits, double alpha,
+                                   const InfoNceOptions& options = {}) {
+  TORCH_CHECK(alpha >= 0 && alpha <= 1, "distill_info_nce: alpha must be in [0, 1]");
+  TORCH_CHECK(teacher_logits.sizes() == hard.logits.sizes(), "distill_info_nce: the teacher's logits are ",
+              teacher_logits.sizes(), ", the student's ", hard.logits.sizes());
+  const auto teacher = torch::softmax(upcast(teacher_logits.detach()), 1);
+  const auto per_row = -(teacher * torch::log_softmax(hard.logits, 1)).sum(1);
+  const auto soft = detail::mean_over_rows(per_row, options);
+  return {hard.loss * (1.0 - alpha) + soft * alpha, hard.logits,
+          {{"hard", hard.loss.detach()}, {"soft", soft.detach()}}};
 }
 
 /// Symmetric InfoNCE (CLIP/ITC): the mean of a->b and b->a. Every row takes part in both

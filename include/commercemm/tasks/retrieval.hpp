@@ -78,10 +78,21 @@ struct RetrievalOptions : TemperatureOptions {
   /// slowly: from a random start the model can lower the loss by moving every embedding away
   /// from the last steps' (XBM starts its memory after warm-up for this reason).
   std::int64_t memory_start = 0;
+  /// The keys (the batch's targets and what the memory keeps) are the momentum model's (the
+  /// weights' moving average, train.ema_decay), as MoCo's key encoder: they drift slowly, so
+  /// remembered rows are like the batch's, and the model cannot lower the loss by telling its
+  /// own new embeddings from old ones. The targets then take no gradient from this task; the
+  /// networks still learn through the sources (one model embeds both sides).
+  bool momentum_keys = false;
+  /// ALBEF's momentum distillation: the loss mixes (1 - distill) InfoNCE on the true pairs with
+  /// distill times the cross-entropy against the momentum model's own softmax over the same
+  /// keys (0 = off; ALBEF uses 0.4). Needs train.ema_decay.
+  double distill = 0;
 };
 template <class F> void visit_fields(RetrievalOptions& o, F&& f) {
   visit_fields(static_cast<TemperatureOptions&>(o), f);
   f("memory", o.memory); f("memory_start", o.memory_start);
+  f("momentum_keys", o.momentum_keys); f("distill", o.distill);
 }
 inline void check(const RetrievalOptions& o, const std::string& task) {
   check(static_cast<const TemperatureOptions&>(o), task);
@@ -92,6 +103,7 @@ inline void check(const RetrievalOptions& o, const std::string& task) {
   detail::require(o.memory_start >= 0, "tasks." + task + ".memory_start", "must not be negative");
   detail::require(o.memory > 0 || o.memory_start == 0, "tasks." + task + ".memory_start",
                   "does nothing without a memory (memory = 0); leave it out");
+  detail::require(o.distill >= 0 && o.distill < 1, "tasks." + task + ".distill", "must be in [0, 1) (0 = off)");
 }
 
 template <ModalityTag Source, ModalityTag Target, gather::GatherPolicy Gather = gather::AcrossRanks,
@@ -108,12 +120,22 @@ struct Retrieval {
   static Head make_head(const ModelConfig& c, const Options& o) {
     return Head(o.temperature, o.learn_temperature, o.min_temperature, o.memory, c.embed_dim);
   }
+  /// What the step must embed with the momentum model for this task (see CrossPairView).
+  static Needs momentum_needs(const Options& o) {
+    Needs n;
+    if (o.momentum_keys || o.distill > 0) n.target = Target::value;
+    if (o.distill > 0) n.source = Source::value;
+    return n;
+  }
 
   template <class ModelImpl>
   static losses::LossOutput loss(Head& head, ModelImpl&, const CrossPairView& view, TaskContext& ctx,
                                  const Options& o) {
     const auto& queries = view.source_embeddings.get(Source::value);
-    const auto& keys = view.target_embeddings.get(Target::value);
+    const auto& trained_keys = view.target_embeddings.get(Target::value);
+    const auto& momentum_keys = view.momentum_target.get(Target::value);
+    const auto keys = !o.momentum_keys ? trained_keys : momentum_keys.defined() ? momentum_keys.detach() : momentum_keys;
+    TORCH_CHECK(!o.momentum_keys || keys.defined() || !trained_keys.defined(), name(), ": the step gave no momentum keys");
     auto rows = rows_with(*view.source, Source::value);
     if constexpr (!Kinds::all) rows = rows.logical_and(rows_of_kinds<Kinds>(*view.source, rows.options()));
     // No source in the global batch has the modality (a batch of text queries has no image):
@@ -132,6 +154,17 @@ struct Retrieval {
       if (ctx.step >= o.memory_start) remembered = {head->memory->keys.clone(), head->memory->products.clone()};
     }
     auto out = losses::info_nce(queries, keys, head->forward(), options, Gather{}, remembered);
+    if (o.distill > 0) {
+      const auto& teacher_queries = view.momentum_source.get(Source::value);
+      const auto& teacher_keys = view.momentum_target.get(Target::value);
+      TORCH_CHECK(teacher_queries.defined() && teacher_keys.defined(), name(), ": the step gave no momentum embeddings");
+      torch::Tensor teacher;
+      {
+        torch::NoGradGuard no_grad;
+        teacher = losses::info_nce(teacher_queries, teacher_keys, head->forward(), options, Gather{}, remembered).logits;
+      }
+      out = losses::distill_info_nce(out, teacher, o.distill, options);
+    }
     // Every rank stores the global batch's keys, whatever the gather policy, so every rank's
     // memory is the same (and the one a checkpoint keeps).
     if (head->memory)

@@ -32,6 +32,10 @@
 //                                        share of patches the shared view masks
 //   static TokenMasking token_masking(const Options&); required when needs.mask_text: how
 //                                        the shared view's text is masked (tasks/masking.hpp)
+//   static Needs momentum_needs(const Options&);     pass B only: the source and target
+//       modalities the step must also embed with the momentum model (the weights' moving
+//       average, train.ema_decay) into view.momentum_source / momentum_target (MoCo keys,
+//       ALBEF distillation); a non-empty answer without train.ema_decay is a config error
 //   template <class ModelImpl> static constexpr bool supports_model;
 //       false makes cmm::Recipe stop with the task's own explanation.
 // cmm::Recipe checks loss and prepare against its model: a mis-signed one is a compile error
@@ -121,6 +125,9 @@ struct CrossPairView {
   const Batch* source = nullptr;
   const Batch* target = nullptr;
   Embeddings source_embeddings, target_embeddings;
+  /// The same rows embedded by the momentum model (the weights' moving average), without
+  /// gradient: only the modalities some task's momentum_needs() asks for, else undefined.
+  Embeddings momentum_source, momentum_target;
 };
 
 }  // namespace commercemm

@@ -85,6 +85,7 @@ class Step {
         special_(special) {
     read_weights();
     check_shared_views();
+    check_momentum_model();
     set_teacher_momentum();
     heads_->to(model_->parameters().front().device());  // the heads live where the model does
     teacher_.attach(*model_);
@@ -93,6 +94,11 @@ class Step {
   }
 
   Model& model() { return model_; }
+  /// The momentum model that tasks asking momentum_needs() read (the Trainer passes its
+  /// weight average, train.ema_decay): same architecture, no gradient, kept in eval mode.
+  void set_momentum_model(Model momentum) { momentum_ = std::move(momentum); }
+  /// Whether a running task reads the momentum model (then set_momentum_model is required).
+  bool needs_momentum_model() { return momentum_needs().has_value(); }
   /// The run's config with every task option and schedule option resolved.
   const Config& config() const { return config_; }
   /// Task I's options, as read from the config.
@@ -237,11 +243,12 @@ class Step {
       result.droppable = static_cast<std::int64_t>(dist::sum_over_ranks(static_cast<double>(dropped.eligible)));
     }
     ctx.keys = SampleKeys::of(source, static_cast<std::uint64_t>(config_.train.seed), ctx.step);
-    CrossPairView view{&source, &target, {}, {}};
+    CrossPairView view{&source, &target, {}, {}, {}, {}};
     torch::Tensor total;
     {
       AutocastGuard autocast(config_.train.precision, device_type());
       encode_cross_pairs(*model_, source, target, needs->source, needs->target, view, ctx.split);
+      if (const auto momentum = momentum_needs()) encode_momentum(source, target, *momentum, view, ctx.split);
       total = sum_losses(Pass::cross_pair, view, ctx, result);
     }
     backward(total, result, Pass::cross_pair);
@@ -319,6 +326,40 @@ class Step {
         first = T::name();
       }
     });
+  }
+
+  // What the running pass-B tasks ask of the momentum model (tasks' momentum_needs()).
+  std::optional<Needs> momentum_needs() {
+    std::optional<Needs> needs;
+    for_each_task([&]<class T, std::size_t I>() {
+      if constexpr (requires { T::momentum_needs(std::get<I>(options_)); }) {
+        const Needs n = T::momentum_needs(std::get<I>(options_));
+        if (weights_[I] > 0 && !(n.source.empty() && n.target.empty())) needs = needs ? (*needs | n) : n;
+      }
+    });
+    return needs;
+  }
+  void check_momentum_model() {
+    for_each_task([&]<class T, std::size_t I>() {
+      if constexpr (requires { T::momentum_needs(std::get<I>(options_)); }) {
+        const Needs n = T::momentum_needs(std::get<I>(options_));
+        if (weights_[I] > 0 && !(n.source.empty() && n.target.empty()) && config_.train.ema_decay <= 0)
+          throw Error(Location{"", 0, "tasks." + T::name()},
+                      "reads a momentum model (momentum_keys or distill), which is the weights' moving average: "
+                      "set train.ema_decay (MoCo and ALBEF use 0.995-0.999)");
+      }
+    });
+  }
+  void encode_momentum(const Batch& source, const Batch& target, const Needs& needs, CrossPairView& view,
+                       FusionSplit split) {
+    if (!momentum_)
+      throw Error(Location{"", 0, "train.ema_decay"},
+                  "a task reads the momentum model, but none was given (Step::set_momentum_model)");
+    torch::NoGradGuard no_grad;
+    CrossPairView momentum{&source, &target, {}, {}, {}, {}};
+    encode_cross_pairs(*momentum_, source, target, needs.source, needs.target, momentum, split);
+    view.momentum_source = std::move(momentum.source_embeddings);
+    view.momentum_target = std::move(momentum.target_embeddings);
   }
 
   void check_shared_views() {
@@ -584,6 +625,7 @@ class Step {
   }
 
   Model model_;
+  Model momentum_{nullptr};  // the trainer's weight average, when a task reads it
   Config config_;
   TaskOptions<Tasks> options_;
   std::shared_ptr<Heads> heads_;

@@ -162,6 +162,7 @@ class Trainer {
       average_ = make_average();
       average_pairs_ = nn::MovingAverage(*average_, *step_->model(), nn::MovingAverage::Buffers::copied);
       average_pairs_.copy();
+      step_->set_momentum_model(average_);  // the momentum model of MoCo keys and distillation
     }
   }
 
