@@ -2,7 +2,8 @@
 // batch, against one process holding all of it: the same losses and, after the updates, the
 // same parameters and buffers (two retrieval tasks keep a key memory, which the second step
 // uses: every rank must remember the global batch's keys in the same order; one remembers a
-// momentum model's keys, and another task distils that model's softmax over the global batch).
+// momentum model's keys, and ITC and another task distil that model's softmax over the global
+// batch).
 #include "support.hpp"
 
 #include <map>
@@ -39,6 +40,7 @@ cmm::Config tiny_config() {
   cmm::apply_override(c, "train.ema_decay=0.9");
   cmm::apply_override(c, "tasks.retrieval_image_multimodal.momentum_keys=true");
   cmm::apply_override(c, "tasks.retrieval_text_multimodal.distill=0.4");
+  cmm::apply_override(c, "tasks.itc.distill=0.4");
   return c;
 }
 

@@ -98,6 +98,27 @@ BOOST_AUTO_TEST_CASE(momentum_distillation_by_hand) {
   BOOST_CHECK_THROW(losses::distill_info_nce(hard, teacher.narrow(1, 0, 1), 0.4), c10::Error);
 }
 
+BOOST_AUTO_TEST_CASE(symmetric_momentum_distillation_by_hand) {
+  // a = I, b = [[1, 0], [0.6, 0.8]]; a teacher with a_m = b_m = I: its logits [[2, 0], [0, 2]]
+  // both ways. Student a->b [[2, 1.2], [0, 1.6]], b->a [[2, 0], [1.2, 1.6]]; temperature 0.5.
+  auto a = torch::tensor({1.0, 0.0, 0.0, 1.0}, torch::kDouble).view({2, 2});
+  auto b = torch::tensor({1.0, 0.0, 0.6, 0.8}, torch::kDouble).view({2, 2});
+  const auto eye = torch::eye(2, torch::kDouble);
+  const auto ls = [](double x, double y, double v) { return v - std::log(std::exp(x) + std::exp(y)); };
+  const double p = std::exp(2.0) / (std::exp(2.0) + 1.0), q = 1.0 - p;  // teacher softmax of [2, 0]
+  const double ab_hard = (-ls(2, 1.2, 2) - ls(0, 1.6, 1.6)) / 2, ba_hard = (-ls(2, 0, 2) - ls(1.2, 1.6, 1.6)) / 2;
+  const double ab_soft = (-(p * ls(2, 1.2, 2) + q * ls(2, 1.2, 1.2)) - (q * ls(0, 1.6, 0) + p * ls(0, 1.6, 1.6))) / 2;
+  const double ba_soft = (-(p * ls(2, 0, 2) + q * ls(2, 0, 0)) - (q * ls(1.2, 1.6, 1.2) + p * ls(1.2, 1.6, 1.6))) / 2;
+  const auto out = losses::distilled_symmetric_info_nce(a, b, eye, eye, t1(0.5), 0.25);
+  BOOST_TEST(item(out.parts.at("hard")) == (ab_hard + ba_hard) / 2, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(item(out.parts.at("soft")) == (ab_soft + ba_soft) / 2, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(item(out.loss) == 0.75 * (ab_hard + ba_hard) / 2 + 0.25 * (ab_soft + ba_soft) / 2,
+             boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(item(losses::distilled_symmetric_info_nce(a, b, eye, eye, t1(0.5), 0.0).loss) ==
+                 item(losses::symmetric_info_nce(a, b, t1(0.5)).loss),
+             boost::test_tools::tolerance(1e-12));
+}
+
 BOOST_AUTO_TEST_CASE(symmetric_info_nce_by_hand) {
   auto a = torch::tensor({1.0, 0.0, 0.0, 1.0}, torch::kDouble).view({2, 2});
   auto b = torch::tensor({1.0, 0.0, 0.6, 0.8}, torch::kDouble).view({2, 2});

@@ -365,6 +365,50 @@ BOOST_AUTO_TEST_CASE(the_step_embeds_with_the_momentum_model) {
   BOOST_TEST(!torch::allclose(memory->keys.narrow(0, 0, 8), trained, 1e-3, 1e-3));
 }
 
+// tasks.itc.distill: pass A embeds the unmasked view with the momentum model; the hard part
+// is the plain ITC loss, and the mix is the step's loss. Without ema_decay, an error.
+BOOST_AUTO_TEST_CASE(itc_distills_the_momentum_models_softmax) {
+  const auto plain_config = tiny({"tasks.itc.temperature=0.5", "tasks.itc.learn_temperature=false"});
+  auto config = plain_config;
+  cmm::apply_override(config, "train.ema_decay=0.99");
+  cmm::apply_override(config, "tasks.itc.distill=0.4");
+  torch::manual_seed(0);
+  cmm::train::Step<ItcRecipe> plain(Model(config.model), plain_config, kSpecial);
+  torch::manual_seed(0);
+  cmm::train::Step<ItcRecipe> step(Model(config.model), config, kSpecial);
+  BOOST_TEST(step.needs_momentum_model());
+  BOOST_TEST(!plain.needs_momentum_model());
+  torch::manual_seed(5);
+  Model momentum(config.model);
+  momentum->eval();
+  const auto batch = pairs(6, config.model.image.image_size);
+  cmm::TaskContext ctx{0, {}, kSpecial.mask, {}};
+  BOOST_TEST(has(error_of([&] { step.image_text_pass(batch, ctx); }), "a task reads the momentum model, but none was given"));
+  step.set_momentum_model(momentum);
+  const auto r = step.image_text_pass(batch, ctx);
+  const double hard = r.parts.at("itc/hard"), soft = r.parts.at("itc/soft");
+  BOOST_TEST(hard == plain.image_text_pass(batch, ctx).losses.at("itc"), boost::test_tools::tolerance(1e-6));
+  BOOST_TEST(r.losses.at("itc") == 0.6 * hard + 0.4 * soft, boost::test_tools::tolerance(1e-6));
+  // The soft term by hand from the momentum model's embeddings, image to text direction.
+  torch::NoGradGuard no_grad;
+  auto& m = *step.model();
+  const auto student = torch::matmul(m.embed_image(m.encode_image(batch.images)),
+                                     m.embed_text(m.encode_text(batch.text_ids, batch.text_mask)).t()) / 0.5;
+  const auto teacher = torch::matmul(momentum->embed_image(momentum->encode_image(batch.images)),
+                                     momentum->embed_text(momentum->encode_text(batch.text_ids, batch.text_mask)).t()) / 0.5;
+  const double image_to_text_soft =
+      -(torch::softmax(teacher, 1) * torch::log_softmax(student, 1)).sum(1).mean().item<double>();
+  const auto student_t = student.t(), teacher_t = teacher.t();
+  const double text_to_image_soft =
+      -(torch::softmax(teacher_t, 1) * torch::log_softmax(student_t, 1)).sum(1).mean().item<double>();
+  BOOST_TEST(soft == (image_to_text_soft + text_to_image_soft) / 2, boost::test_tools::tolerance(1e-5));
+  // Errors name the key.
+  BOOST_TEST(has(error_of([&] { cmm::train::Step<ItcRecipe> s(Model(config.model), tiny({"tasks.itc.distill=0.4"}), kSpecial); }),
+                 "tasks.itc: reads a momentum model"));
+  BOOST_TEST(has(error_of([&] { cmm::train::Step<ItcRecipe> s(Model(config.model), tiny({"tasks.itc.distill=-0.1"}), kSpecial); }),
+                 "tasks.itc.distill: must be in [0, 1)"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(accumulation)

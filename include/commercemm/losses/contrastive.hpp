@@ -99,4 +99,27 @@ LossOutput symmetric_info_nce(const torch::Tensor& a, const torch::Tensor& b, co
           {{"a_to_b", ab.loss.detach()}, {"b_to_a", ba.loss.detach()}}};
 }
 
+/// Symmetric InfoNCE with ALBEF's momentum distillation in both directions: a_teacher and
+/// b_teacher are a momentum model's embeddings of the same rows (no gradient). Parts: each
+/// direction's mixed loss and the mean hard and soft terms.
+template <gather::GatherPolicy Gather = gather::Local>
+LossOutput distilled_symmetric_info_nce(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& a_teacher,
+                                        const torch::Tensor& b_teacher, const torch::Tensor& temperature, double alpha,
+                                        const InfoNceOptions& options = {}, const Gather& gather = {}) {
+  TORCH_CHECK(!options.valid_rows.defined(), "distilled_symmetric_info_nce: valid_rows is for one-way InfoNCE");
+  const InfoNceOptions reversed{options.key_products, options.query_products, {}};
+  torch::Tensor teacher_ab, teacher_ba;
+  {
+    torch::NoGradGuard no_grad;
+    teacher_ab = info_nce(a_teacher, b_teacher, temperature, options, gather).logits;
+    teacher_ba = info_nce(b_teacher, a_teacher, temperature, reversed, gather).logits;
+  }
+  auto ab = distill_info_nce(info_nce(a, b, temperature, options, gather), teacher_ab, alpha, options);
+  auto ba = distill_info_nce(info_nce(b, a, temperature, reversed, gather), teacher_ba, alpha, reversed);
+  return {(ab.loss + ba.loss) * 0.5, ab.logits,
+          {{"a_to_b", ab.loss.detach()}, {"b_to_a", ba.loss.detach()},
+           {"hard", (ab.parts.at("hard") + ba.parts.at("hard")) * 0.5},
+           {"soft", (ab.parts.at("soft") + ba.parts.at("soft")) * 0.5}}};
+}
+
 }  // namespace commercemm::losses

@@ -176,21 +176,45 @@ struct MIM {
 
 /// Image-text contrastive: symmetric InfoNCE between the image and text embeddings, with a
 /// learnable clamped temperature; items of the same product are not negatives.
+struct ItcOptions : TemperatureOptions {
+  /// ALBEF's momentum distillation: each direction mixes (1 - distill) InfoNCE with distill
+  /// times the cross-entropy against the momentum model's softmax (0 = off; ALBEF uses 0.4).
+  /// The momentum model is the weights' moving average (train.ema_decay).
+  double distill = 0;
+};
+template <class F> void visit_fields(ItcOptions& o, F&& f) {
+  visit_fields(static_cast<TemperatureOptions&>(o), f);
+  f("distill", o.distill);
+}
+
 template <gather::GatherPolicy Gather = gather::AcrossRanks>
 struct ITC {
   static std::string name() { return "itc"; }
   static constexpr Pass pass = Pass::image_text;
   static constexpr Needs needs{.embeddings = true};
   using Head = Temperature;
-  using Options = TemperatureOptions;
-  static void check(const Options& o) { tasks::check(o, name()); }
+  using Options = ItcOptions;
+  static void check(const Options& o) {
+    tasks::check(static_cast<const TemperatureOptions&>(o), name());
+    detail::require(o.distill >= 0 && o.distill < 1, "tasks.itc.distill", "must be in [0, 1) (0 = off)");
+  }
   static Head make_head(const ModelConfig&, const Options& o) { return make_temperature(o); }
+  /// The momentum model's image and text embeddings of the unmasked view, for distill.
+  static Needs momentum_needs(const Options& o) { return {.embeddings = o.distill > 0}; }
 
   template <class ModelImpl>
-  static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&, const Options&) {
+  static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&, const Options& o) {
     const auto& products = view.batch->product_ids;
-    auto out = losses::symmetric_info_nce(view.image_embedding, view.text_embedding, head->forward(),
-                                          {products, products, {}}, Gather{});
+    const losses::InfoNceOptions options{products, products, {}};
+    losses::LossOutput out;
+    if (o.distill > 0) {
+      TORCH_CHECK(view.momentum_image_embedding.defined() && view.momentum_text_embedding.defined(),
+                  "itc: the step gave no momentum embeddings");
+      out = losses::distilled_symmetric_info_nce(view.image_embedding, view.text_embedding, view.momentum_image_embedding,
+                                                 view.momentum_text_embedding, head->forward(), o.distill, options, Gather{});
+    } else {
+      out = losses::symmetric_info_nce(view.image_embedding, view.text_embedding, head->forward(), options, Gather{});
+    }
     out.parts["temperature"] = head->forward().detach();
     return out;
   }

@@ -32,10 +32,11 @@
 //                                        share of patches the shared view masks
 //   static TokenMasking token_masking(const Options&); required when needs.mask_text: how
 //                                        the shared view's text is masked (tasks/masking.hpp)
-//   static Needs momentum_needs(const Options&);     pass B only: the source and target
-//       modalities the step must also embed with the momentum model (the weights' moving
-//       average, train.ema_decay) into view.momentum_source / momentum_target (MoCo keys,
-//       ALBEF distillation); a non-empty answer without train.ema_decay is a config error
+//   static Needs momentum_needs(const Options&);     what the step must also compute with
+//       the momentum model (the weights' moving average, train.ema_decay), without gradient:
+//       pass A `embeddings` (view.momentum_image_embedding / momentum_text_embedding), pass B
+//       source and target modalities (view.momentum_source / momentum_target); for MoCo keys
+//       and ALBEF distillation. A non-empty answer without train.ema_decay is a config error
 //   template <class ModelImpl> static constexpr bool supports_model;
 //       false makes cmm::Recipe stop with the task's own explanation.
 // cmm::Recipe checks loss and prepare against its model: a mis-signed one is a compile error
@@ -110,6 +111,9 @@ struct ImageTextView {
   TokenSequence text, image;  ///< encoder outputs of the masked view (MLM, MIM)
   TokenSequence clean_text, clean_image;  ///< of the unmasked view (the masked one if nothing is masked)
   torch::Tensor image_embedding, text_embedding;  ///< [B, D] L2-normalised, of the unmasked view
+  /// The same embeddings by the momentum model (no gradient), when a task's momentum_needs()
+  /// asks for `embeddings`; else undefined.
+  torch::Tensor momentum_image_embedding, momentum_text_embedding;
   FusionOutput fused;         ///< the masked view fused
   FusionOutput clean_fused;   ///< the unmasked view fused (ITM's positive pairs)
   torch::Tensor mlm_labels;   ///< [B, Lt] the original id where masked, -100 elsewhere

@@ -98,7 +98,7 @@ class Step {
   /// weight average, train.ema_decay): same architecture, no gradient, kept in eval mode.
   void set_momentum_model(Model momentum) { momentum_ = std::move(momentum); }
   /// Whether a running task reads the momentum model (then set_momentum_model is required).
-  bool needs_momentum_model() { return momentum_needs().has_value(); }
+  bool needs_momentum_model() { return momentum_needs(Pass::image_text) || momentum_needs(Pass::cross_pair); }
   /// The run's config with every task option and schedule option resolved.
   const Config& config() const { return config_; }
   /// Task I's options, as read from the config.
@@ -218,6 +218,8 @@ class Step {
         view.image_embedding = model_->embed_image(view.clean_image);
         view.text_embedding = model_->embed_text(view.clean_text);
       }
+      if (const auto momentum = momentum_needs(Pass::image_text); momentum && momentum->embeddings)
+        encode_momentum(batch, view);
       fuse_pass_a(view, *needs, ctx);
       total = sum_losses(Pass::image_text, view, ctx, result);
     }
@@ -248,7 +250,7 @@ class Step {
     {
       AutocastGuard autocast(config_.train.precision, device_type());
       encode_cross_pairs(*model_, source, target, needs->source, needs->target, view, ctx.split);
-      if (const auto momentum = momentum_needs()) encode_momentum(source, target, *momentum, view, ctx.split);
+      if (const auto momentum = momentum_needs(Pass::cross_pair)) encode_momentum(source, target, *momentum, view, ctx.split);
       total = sum_losses(Pass::cross_pair, view, ctx, result);
     }
     backward(total, result, Pass::cross_pair);
@@ -328,33 +330,47 @@ class Step {
     });
   }
 
-  // What the running pass-B tasks ask of the momentum model (tasks' momentum_needs()).
-  std::optional<Needs> momentum_needs() {
+  // What the running tasks of `pass` ask of the momentum model (tasks' momentum_needs()).
+  std::optional<Needs> momentum_needs(Pass pass) {
     std::optional<Needs> needs;
     for_each_task([&]<class T, std::size_t I>() {
       if constexpr (requires { T::momentum_needs(std::get<I>(options_)); }) {
         const Needs n = T::momentum_needs(std::get<I>(options_));
-        if (weights_[I] > 0 && !(n.source.empty() && n.target.empty())) needs = needs ? (*needs | n) : n;
+        if (T::pass == pass && weights_[I] > 0 && asks(n)) needs = needs ? (*needs | n) : n;
       }
     });
     return needs;
   }
+  static bool asks(const Needs& n) { return n.embeddings || !n.source.empty() || !n.target.empty(); }
   void check_momentum_model() {
     for_each_task([&]<class T, std::size_t I>() {
       if constexpr (requires { T::momentum_needs(std::get<I>(options_)); }) {
+        static_assert(std::is_same_v<decltype(T::momentum_needs(std::get<I>(options_))), Needs>,
+                      "a task's momentum_needs(const Options&) must return Needs");
         const Needs n = T::momentum_needs(std::get<I>(options_));
-        if (weights_[I] > 0 && !(n.source.empty() && n.target.empty()) && config_.train.ema_decay <= 0)
+        if (weights_[I] > 0 && asks(n) && config_.train.ema_decay <= 0)
           throw Error(Location{"", 0, "tasks." + T::name()},
-                      "reads a momentum model (momentum_keys or distill), which is the weights' moving average: "
+                      "reads a momentum model (its momentum_keys or distill), which is the weights' moving average: "
                       "set train.ema_decay (MoCo and ALBEF use 0.995-0.999)");
       }
     });
   }
-  void encode_momentum(const Batch& source, const Batch& target, const Needs& needs, CrossPairView& view,
-                       FusionSplit split) {
+  void require_momentum_model() const {
     if (!momentum_)
       throw Error(Location{"", 0, "train.ema_decay"},
                   "a task reads the momentum model, but none was given (Step::set_momentum_model)");
+  }
+  // Pass A: the unmasked view's embeddings, as ITC reads them.
+  void encode_momentum(const Batch& batch, ImageTextView& view) {
+    require_momentum_model();
+    torch::NoGradGuard no_grad;
+    view.momentum_image_embedding = momentum_->embed_image(momentum_->encode_image(batch.images));
+    view.momentum_text_embedding = momentum_->embed_text(momentum_->encode_text(batch.text_ids, batch.text_mask));
+  }
+  // Pass B: the rows and modalities the tasks ask for.
+  void encode_momentum(const Batch& source, const Batch& target, const Needs& needs, CrossPairView& view,
+                       FusionSplit split) {
+    require_momentum_model();
     torch::NoGradGuard no_grad;
     CrossPairView momentum{&source, &target, {}, {}, {}, {}};
     encode_cross_pairs(*momentum_, source, target, needs.source, needs.target, momentum, split);
