@@ -346,7 +346,7 @@ BOOST_AUTO_TEST_CASE(the_step_embeds_with_the_momentum_model) {
   auto source = pairs(8, plain_config.model.image.image_size), target = pairs(8, plain_config.model.image.image_size);
   cmm::TaskContext ctx{0, {}, kSpecial.mask, {}};
   BOOST_TEST(has(error_of([&] { step.cross_pair_pass(source, target, ctx, step.schedule().draw(0)); }),
-                 "train.ema_decay: a task reads the momentum model, but none was given"));
+                 "a task reads the momentum model, but the step was given none"));
   step.set_momentum_model(momentum);
   keys_step.set_momentum_model(momentum);
   const auto r = step.cross_pair_pass(source, target, ctx, step.schedule().draw(0));
@@ -383,7 +383,7 @@ BOOST_AUTO_TEST_CASE(itc_distills_the_momentum_models_softmax) {
   momentum->eval();
   const auto batch = pairs(6, config.model.image.image_size);
   cmm::TaskContext ctx{0, {}, kSpecial.mask, {}};
-  BOOST_TEST(has(error_of([&] { step.image_text_pass(batch, ctx); }), "a task reads the momentum model, but none was given"));
+  BOOST_TEST(has(error_of([&] { step.image_text_pass(batch, ctx); }), "a task reads the momentum model, but the step was given none"));
   step.set_momentum_model(momentum);
   const auto r = step.image_text_pass(batch, ctx);
   const double hard = r.parts.at("itc/hard"), soft = r.parts.at("itc/soft");

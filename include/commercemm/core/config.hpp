@@ -77,7 +77,8 @@ struct TrainConfig {
   std::int64_t max_nonfinite = 5;
   /// A moving average of the weights (train/weight_average.hpp): each step it moves toward the
   /// trained weights by 1 - min(ema_decay, (1 + step) / (10 + step)); checkpoints keep it
-  /// beside the weights, and evaluate, embed, export and finetune read it. 0 = off.
+  /// beside the weights, and evaluate, embed, export and finetune read it. It is also the
+  /// momentum model of the tasks' `distill` and `momentum_keys`. 0 = off.
   double ema_decay = 0;
 };
 

@@ -40,19 +40,19 @@ inline torch::Tensor mean_over_rows(const torch::Tensor& per_row, const InfoNceO
 }
 }  // namespace detail
 
-/// queries [B, D], keys [B, D] (L2-normalised), temperature [] or double
-///   -> loss [] and logits [B, B_total (+ M)] (queries against every gathered key, then the
-///      extra keys).
+/// queries [B, D], keys [B, D] (L2-normalised), temperature [] or double -> info_nce's logits
+/// [B, B_total (+ M)] (queries against every gathered key, then the extra keys; a key of the
+/// query's product other than its positive, and an empty extra slot, at -1e9) without the
+/// loss: what a momentum model's side of a distillation needs.
 template <gather::GatherPolicy Gather = gather::Local>
-LossOutput info_nce(const torch::Tensor& queries, const torch::Tensor& keys,
-                    const torch::Tensor& temperature, const InfoNceOptions& options = {},
-                    const Gather& gather = {}, const ExtraNegatives& extra = {}) {
+torch::Tensor info_nce_logits(const torch::Tensor& queries, const torch::Tensor& keys, const torch::Tensor& temperature,
+                              const InfoNceOptions& options = {}, const Gather& gather = {},
+                              const ExtraNegatives& extra = {}) {
   const auto b = queries.size(0);
-  const auto all_keys = gather.all(keys);
-  auto logits = upcast(torch::matmul(queries, all_keys.t())) / temperature;
-  auto targets = torch::arange(b, queries.options().dtype(torch::kLong)) + gather.offset(b);
+  auto logits = upcast(torch::matmul(queries, gather.all(keys).t())) / temperature;
   if (options.query_products.defined() && options.key_products.defined()) {
     auto same = options.query_products.unsqueeze(1).eq(gather.all(options.key_products).unsqueeze(0));
+    const auto targets = torch::arange(b, queries.options().dtype(torch::kLong)) + gather.offset(b);
     same.scatter_(1, targets.unsqueeze(1), false);  // the positive itself stays
     logits = logits.masked_fill(same, -1e9);
   }
@@ -64,6 +64,18 @@ LossOutput info_nce(const torch::Tensor& queries, const torch::Tensor& keys,
       excluded = excluded.logical_or(options.query_products.unsqueeze(1).eq(extra.products.unsqueeze(0)));
     logits = torch::cat({logits, more.masked_fill(excluded, -1e9)}, 1);
   }
+  return logits;
+}
+
+/// queries [B, D], keys [B, D] (L2-normalised), temperature [] or double
+///   -> loss [] and logits (info_nce_logits).
+template <gather::GatherPolicy Gather = gather::Local>
+LossOutput info_nce(const torch::Tensor& queries, const torch::Tensor& keys,
+                    const torch::Tensor& temperature, const InfoNceOptions& options = {},
+                    const Gather& gather = {}, const ExtraNegatives& extra = {}) {
+  const auto b = queries.size(0);
+  auto logits = info_nce_logits(queries, keys, temperature, options, gather, extra);
+  const auto targets = torch::arange(b, queries.options().dtype(torch::kLong)) + gather.offset(b);
   auto per_row = -torch::log_softmax(logits, 1).gather(1, targets.unsqueeze(1)).squeeze(1);
   return {detail::mean_over_rows(per_row, options), logits, {}};
 }
@@ -111,8 +123,8 @@ LossOutput distilled_symmetric_info_nce(const torch::Tensor& a, const torch::Ten
   torch::Tensor teacher_ab, teacher_ba;
   {
     torch::NoGradGuard no_grad;
-    teacher_ab = info_nce(a_teacher, b_teacher, temperature, options, gather).logits;
-    teacher_ba = info_nce(b_teacher, a_teacher, temperature, reversed, gather).logits;
+    teacher_ab = info_nce_logits(a_teacher, b_teacher, temperature, options, gather);
+    teacher_ba = info_nce_logits(b_teacher, a_teacher, temperature, reversed, gather);
   }
   auto ab = distill_info_nce(info_nce(a, b, temperature, options, gather), teacher_ab, alpha, options);
   auto ba = distill_info_nce(info_nce(b, a, temperature, reversed, gather), teacher_ba, alpha, reversed);

@@ -176,10 +176,16 @@ struct MIM {
 
 /// Image-text contrastive: symmetric InfoNCE between the image and text embeddings, with a
 /// learnable clamped temperature; items of the same product are not negatives.
+/// A momentum distillation weight (ITC's and the retrieval tasks' `distill`).
+inline void check_distill(double distill, const std::string& task) {
+  detail::require(distill >= 0 && distill < 1, "tasks." + task + ".distill", "must be in [0, 1) (0 = off)");
+}
+
 struct ItcOptions : TemperatureOptions {
   /// ALBEF's momentum distillation: each direction mixes (1 - distill) InfoNCE with distill
   /// times the cross-entropy against the momentum model's softmax (0 = off; ALBEF uses 0.4).
-  /// The momentum model is the weights' moving average (train.ema_decay).
+  /// The momentum model is the weights' moving average (train.ema_decay) and sees the
+  /// unmasked inputs; under train.views = "shared" ITC's own embeddings are of the masked view.
   double distill = 0;
 };
 template <class F> void visit_fields(ItcOptions& o, F&& f) {
@@ -196,10 +202,10 @@ struct ITC {
   using Options = ItcOptions;
   static void check(const Options& o) {
     tasks::check(static_cast<const TemperatureOptions&>(o), name());
-    detail::require(o.distill >= 0 && o.distill < 1, "tasks.itc.distill", "must be in [0, 1) (0 = off)");
+    check_distill(o.distill, name());
   }
   static Head make_head(const ModelConfig&, const Options& o) { return make_temperature(o); }
-  /// The momentum model's image and text embeddings of the unmasked view, for distill.
+  /// The momentum model's image and text embeddings of the unmasked inputs, for distill.
   static Needs momentum_needs(const Options& o) { return {.embeddings = o.distill > 0}; }
 
   template <class ModelImpl>

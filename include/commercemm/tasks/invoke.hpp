@@ -74,6 +74,14 @@ losses::LossOutput loss(typename T::Head& head, ModelImpl& model, const view_t<T
   else return T::loss(head, model, view, ctx);
 }
 
+/// Whether T declares `momentum_needs` at all, and whether with the one signature the step calls.
+template <class T>
+constexpr bool declares_momentum_needs = requires { &T::momentum_needs; };
+template <class T>
+constexpr bool has_momentum_needs = requires(const task_options_t<T>& o) {
+  { T::momentum_needs(o) } -> std::same_as<Needs>;
+};
+
 /// Per-task checks against the recipe's model, one sentence each (instantiated by Recipe).
 template <class T, class ModelImpl>
 struct TaskChecks {
@@ -85,6 +93,8 @@ struct TaskChecks {
                 "a task's prepare must be `template <class ModelImpl> static FusionRequest prepare(Head&, ModelImpl&, "
                 "const ImageTextView&, TaskContext&[, const Options&])`, and only pass-A tasks have one "
                 "(see tasks/task.hpp)");
+  static_assert(!declares_momentum_needs<T> || has_momentum_needs<T>,
+                "a task's momentum_needs must be `static Needs momentum_needs(const Options&)` (see tasks/task.hpp)");
   static constexpr bool ok = true;
 };
 

@@ -79,14 +79,15 @@ struct RetrievalOptions : TemperatureOptions {
   /// from the last steps' (XBM starts its memory after warm-up for this reason).
   std::int64_t memory_start = 0;
   /// The keys (the batch's targets and what the memory keeps) are the momentum model's (the
-  /// weights' moving average, train.ema_decay), as MoCo's key encoder: they drift slowly, so
-  /// remembered rows are like the batch's, and the model cannot lower the loss by telling its
-  /// own new embeddings from old ones. The targets then take no gradient from this task; the
-  /// networks still learn through the sources (one model embeds both sides).
+  /// weights' moving average, train.ema_decay), as MoCo's key encoder: remembered rows and the
+  /// batch's come from one slowly moving model, so the trained model cannot lower the loss by
+  /// telling its own new embeddings from old ones. The targets take no gradient from this task
+  /// (the networks learn through its sources and the other tasks'). The trained model still
+  /// embeds the targets (a pass's needs are static): one forward more, not one less.
   bool momentum_keys = false;
   /// ALBEF's momentum distillation: the loss mixes (1 - distill) InfoNCE on the true pairs with
   /// distill times the cross-entropy against the momentum model's own softmax over the same
-  /// keys (0 = off; ALBEF uses 0.4). Needs train.ema_decay.
+  /// keys, the memory's rows included (0 = off; ALBEF uses 0.4). Needs train.ema_decay.
   double distill = 0;
 };
 template <class F> void visit_fields(RetrievalOptions& o, F&& f) {
@@ -103,7 +104,7 @@ inline void check(const RetrievalOptions& o, const std::string& task) {
   detail::require(o.memory_start >= 0, "tasks." + task + ".memory_start", "must not be negative");
   detail::require(o.memory > 0 || o.memory_start == 0, "tasks." + task + ".memory_start",
                   "does nothing without a memory (memory = 0); leave it out");
-  detail::require(o.distill >= 0 && o.distill < 1, "tasks." + task + ".distill", "must be in [0, 1) (0 = off)");
+  check_distill(o.distill, task);
 }
 
 template <ModalityTag Source, ModalityTag Target, gather::GatherPolicy Gather = gather::AcrossRanks,
@@ -132,10 +133,12 @@ struct Retrieval {
   static losses::LossOutput loss(Head& head, ModelImpl&, const CrossPairView& view, TaskContext& ctx,
                                  const Options& o) {
     const auto& queries = view.source_embeddings.get(Source::value);
-    const auto& trained_keys = view.target_embeddings.get(Target::value);
-    const auto& momentum_keys = view.momentum_target.get(Target::value);
-    const auto keys = !o.momentum_keys ? trained_keys : momentum_keys.defined() ? momentum_keys.detach() : momentum_keys;
-    TORCH_CHECK(!o.momentum_keys || keys.defined() || !trained_keys.defined(), name(), ": the step gave no momentum keys");
+    auto keys = view.target_embeddings.get(Target::value);
+    if (o.momentum_keys) {
+      const auto& momentum = view.momentum_target.get(Target::value);
+      TORCH_CHECK(momentum.defined() || !keys.defined(), name(), ": the step gave no momentum keys");
+      keys = momentum.defined() ? momentum.detach() : momentum;
+    }
     auto rows = rows_with(*view.source, Source::value);
     if constexpr (!Kinds::all) rows = rows.logical_and(rows_of_kinds<Kinds>(*view.source, rows.options()));
     // No source in the global batch has the modality (a batch of text queries has no image):
@@ -161,7 +164,7 @@ struct Retrieval {
       torch::Tensor teacher;
       {
         torch::NoGradGuard no_grad;
-        teacher = losses::info_nce(teacher_queries, teacher_keys, head->forward(), options, Gather{}, remembered).logits;
+        teacher = losses::info_nce_logits(teacher_queries, teacher_keys, head->forward(), options, Gather{}, remembered);
       }
       out = losses::distill_info_nce(out, teacher, o.distill, options);
     }

@@ -111,8 +111,8 @@ struct ImageTextView {
   TokenSequence text, image;  ///< encoder outputs of the masked view (MLM, MIM)
   TokenSequence clean_text, clean_image;  ///< of the unmasked view (the masked one if nothing is masked)
   torch::Tensor image_embedding, text_embedding;  ///< [B, D] L2-normalised, of the unmasked view
-  /// The same embeddings by the momentum model (no gradient), when a task's momentum_needs()
-  /// asks for `embeddings`; else undefined.
+  /// The momentum model's embeddings of the unmasked inputs (no gradient), when a task's
+  /// momentum_needs() asks for `embeddings`; else undefined.
   torch::Tensor momentum_image_embedding, momentum_text_embedding;
   FusionOutput fused;         ///< the masked view fused
   FusionOutput clean_fused;   ///< the unmasked view fused (ITM's positive pairs)

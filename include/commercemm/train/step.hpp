@@ -96,7 +96,10 @@ class Step {
   Model& model() { return model_; }
   /// The momentum model that tasks asking momentum_needs() read (the Trainer passes its
   /// weight average, train.ema_decay): same architecture, no gradient, kept in eval mode.
-  void set_momentum_model(Model momentum) { momentum_ = std::move(momentum); }
+  void set_momentum_model(Model momentum) {
+    momentum_ = std::move(momentum);
+    if (momentum_) momentum_->eval();
+  }
   /// Whether a running task reads the momentum model (then set_momentum_model is required).
   bool needs_momentum_model() { return momentum_needs(Pass::image_text) || momentum_needs(Pass::cross_pair); }
   /// The run's config with every task option and schedule option resolved.
@@ -334,7 +337,7 @@ class Step {
   std::optional<Needs> momentum_needs(Pass pass) {
     std::optional<Needs> needs;
     for_each_task([&]<class T, std::size_t I>() {
-      if constexpr (requires { T::momentum_needs(std::get<I>(options_)); }) {
+      if constexpr (tasks::has_momentum_needs<T>) {
         const Needs n = T::momentum_needs(std::get<I>(options_));
         if (T::pass == pass && weights_[I] > 0 && asks(n)) needs = needs ? (*needs | n) : n;
       }
@@ -344,23 +347,22 @@ class Step {
   static bool asks(const Needs& n) { return n.embeddings || !n.source.empty() || !n.target.empty(); }
   void check_momentum_model() {
     for_each_task([&]<class T, std::size_t I>() {
-      if constexpr (requires { T::momentum_needs(std::get<I>(options_)); }) {
-        static_assert(std::is_same_v<decltype(T::momentum_needs(std::get<I>(options_))), Needs>,
-                      "a task's momentum_needs(const Options&) must return Needs");
+      if constexpr (tasks::has_momentum_needs<T>) {
         const Needs n = T::momentum_needs(std::get<I>(options_));
+        // Pass A computes `embeddings` for the momentum model, pass B source and target rows.
+        const bool other_pass = T::pass == Pass::image_text ? !(n.source.empty() && n.target.empty()) : n.embeddings;
+        TORCH_CHECK(!other_pass, T::name(), ": momentum_needs asks for another pass's outputs");
         if (weights_[I] > 0 && asks(n) && config_.train.ema_decay <= 0)
           throw Error(Location{"", 0, "tasks." + T::name()},
-                      "reads a momentum model (its momentum_keys or distill), which is the weights' moving average: "
-                      "set train.ema_decay (MoCo and ALBEF use 0.995-0.999)");
+                      "reads a momentum model, which is the weights' moving average: set train.ema_decay");
       }
     });
   }
   void require_momentum_model() const {
-    if (!momentum_)
-      throw Error(Location{"", 0, "train.ema_decay"},
-                  "a task reads the momentum model, but none was given (Step::set_momentum_model)");
+    if (!momentum_) throw Error("a task reads the momentum model, but the step was given none (Step::set_momentum_model)");
   }
-  // Pass A: the unmasked view's embeddings, as ITC reads them.
+  // Pass A: the momentum model sees the unmasked inputs, as ALBEF's does (under
+  // train.views = "shared" the trained model's ITC embeddings are of the masked view).
   void encode_momentum(const Batch& batch, ImageTextView& view) {
     require_momentum_model();
     torch::NoGradGuard no_grad;
