@@ -109,14 +109,18 @@ BOOST_AUTO_TEST_CASE(symmetric_momentum_distillation_by_hand) {
   const double ab_hard = (-ls(2, 1.2, 2) - ls(0, 1.6, 1.6)) / 2, ba_hard = (-ls(2, 0, 2) - ls(1.2, 1.6, 1.6)) / 2;
   const double ab_soft = (-(p * ls(2, 1.2, 2) + q * ls(2, 1.2, 1.2)) - (q * ls(0, 1.6, 0) + p * ls(0, 1.6, 1.6))) / 2;
   const double ba_soft = (-(p * ls(2, 0, 2) + q * ls(2, 0, 0)) - (q * ls(1.2, 1.6, 1.2) + p * ls(1.2, 1.6, 1.6))) / 2;
-  const auto out = losses::distilled_symmetric_info_nce(a, b, eye, eye, t1(0.5), 0.25);
+  const auto out = losses::symmetric_info_nce(a, b, t1(0.5), {}, commercemm::gather::Local{}, {eye, eye, 0.25});
   BOOST_TEST(item(out.parts.at("hard")) == (ab_hard + ba_hard) / 2, boost::test_tools::tolerance(1e-12));
   BOOST_TEST(item(out.parts.at("soft")) == (ab_soft + ba_soft) / 2, boost::test_tools::tolerance(1e-12));
   BOOST_TEST(item(out.loss) == 0.75 * (ab_hard + ba_hard) / 2 + 0.25 * (ab_soft + ba_soft) / 2,
              boost::test_tools::tolerance(1e-12));
-  BOOST_TEST(item(losses::distilled_symmetric_info_nce(a, b, eye, eye, t1(0.5), 0.0).loss) ==
-                 item(losses::symmetric_info_nce(a, b, t1(0.5)).loss),
-             boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(item(out.parts.at("a_to_b")) == 0.75 * ab_hard + 0.25 * ab_soft, boost::test_tools::tolerance(1e-12));
+  // Alpha 0 leaves the teacher out: the plain symmetric loss.
+  const auto plain = losses::symmetric_info_nce(a, b, t1(0.5), {}, commercemm::gather::Local{}, {eye, eye, 0.0});
+  BOOST_TEST(item(plain.loss) == (ab_hard + ba_hard) / 2, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(plain.parts.count("soft") == 0u);
+  // No teacher's embeddings for a distillation: a clear stop.
+  BOOST_CHECK_THROW(losses::symmetric_info_nce(a, b, t1(0.5), {}, commercemm::gather::Local{}, {{}, {}, 0.25}), c10::Error);
 }
 
 BOOST_AUTO_TEST_CASE(symmetric_info_nce_by_hand) {

@@ -98,40 +98,41 @@ inline LossOutput distill_info_nce(const LossOutput& hard, const torch::Tensor& 
           {{"hard", hard.loss.detach()}, {"soft", soft.detach()}}};
 }
 
+/// A momentum model's embeddings of symmetric_info_nce's rows (no gradient), for ALBEF's
+/// momentum distillation with weight alpha (0, the default: none).
+struct MomentumTeacher {
+  torch::Tensor a, b;
+  double alpha = 0;
+};
+
 /// Symmetric InfoNCE (CLIP/ITC): the mean of a->b and b->a. Every row takes part in both
 /// directions (options.valid_rows must be undefined: a missing query is also a missing key).
+/// With a teacher, each direction is distilled (distill_info_nce); parts then add the mean
+/// hard and soft terms.
 template <gather::GatherPolicy Gather = gather::Local>
 LossOutput symmetric_info_nce(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& temperature,
-                              const InfoNceOptions& options = {}, const Gather& gather = {}) {
+                              const InfoNceOptions& options = {}, const Gather& gather = {},
+                              const MomentumTeacher& teacher = {}) {
   TORCH_CHECK(!options.valid_rows.defined(), "symmetric_info_nce: valid_rows is for one-way InfoNCE");
   auto ab = info_nce(a, b, temperature, options, gather);
   InfoNceOptions reversed{options.key_products, options.query_products, {}};
   auto ba = info_nce(b, a, temperature, reversed, gather);
-  return {(ab.loss + ba.loss) * 0.5, ab.logits,
-          {{"a_to_b", ab.loss.detach()}, {"b_to_a", ba.loss.detach()}}};
-}
-
-/// Symmetric InfoNCE with ALBEF's momentum distillation in both directions: a_teacher and
-/// b_teacher are a momentum model's embeddings of the same rows (no gradient). Parts: each
-/// direction's mixed loss and the mean hard and soft terms.
-template <gather::GatherPolicy Gather = gather::Local>
-LossOutput distilled_symmetric_info_nce(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& a_teacher,
-                                        const torch::Tensor& b_teacher, const torch::Tensor& temperature, double alpha,
-                                        const InfoNceOptions& options = {}, const Gather& gather = {}) {
-  TORCH_CHECK(!options.valid_rows.defined(), "distilled_symmetric_info_nce: valid_rows is for one-way InfoNCE");
-  const InfoNceOptions reversed{options.key_products, options.query_products, {}};
-  torch::Tensor teacher_ab, teacher_ba;
-  {
-    torch::NoGradGuard no_grad;
-    teacher_ab = info_nce_logits(a_teacher, b_teacher, temperature, options, gather);
-    teacher_ba = info_nce_logits(b_teacher, a_teacher, temperature, reversed, gather);
+  const bool distilled = teacher.alpha > 0;
+  if (distilled) {
+    TORCH_CHECK(teacher.a.defined() && teacher.b.defined(), "symmetric_info_nce: distillation needs the teacher's embeddings");
+    torch::Tensor teacher_ab, teacher_ba;
+    {
+      torch::NoGradGuard no_grad;
+      teacher_ab = info_nce_logits(teacher.a, teacher.b, temperature, options, gather);
+      teacher_ba = info_nce_logits(teacher.b, teacher.a, temperature, reversed, gather);
+    }
+    ab = distill_info_nce(ab, teacher_ab, teacher.alpha, options);
+    ba = distill_info_nce(ba, teacher_ba, teacher.alpha, reversed);
   }
-  auto ab = distill_info_nce(info_nce(a, b, temperature, options, gather), teacher_ab, alpha, options);
-  auto ba = distill_info_nce(info_nce(b, a, temperature, reversed, gather), teacher_ba, alpha, reversed);
-  return {(ab.loss + ba.loss) * 0.5, ab.logits,
-          {{"a_to_b", ab.loss.detach()}, {"b_to_a", ba.loss.detach()},
-           {"hard", (ab.parts.at("hard") + ba.parts.at("hard")) * 0.5},
-           {"soft", (ab.parts.at("soft") + ba.parts.at("soft")) * 0.5}}};
+  LossOutput out{(ab.loss + ba.loss) * 0.5, ab.logits, {{"a_to_b", ab.loss.detach()}, {"b_to_a", ba.loss.detach()}}};
+  if (distilled)
+    for (const auto* part : {"hard", "soft"}) out.parts[part] = (ab.parts.at(part) + ba.parts.at(part)) * 0.5;
+  return out;
 }
 
 }  // namespace commercemm::losses

@@ -211,16 +211,10 @@ struct ITC {
   template <class ModelImpl>
   static losses::LossOutput loss(Head& head, ModelImpl&, const ImageTextView& view, TaskContext&, const Options& o) {
     const auto& products = view.batch->product_ids;
-    const losses::InfoNceOptions options{products, products, {}};
-    losses::LossOutput out;
-    if (o.distill > 0) {
-      TORCH_CHECK(view.momentum_image_embedding.defined() && view.momentum_text_embedding.defined(),
-                  "itc: the step gave no momentum embeddings");
-      out = losses::distilled_symmetric_info_nce(view.image_embedding, view.text_embedding, view.momentum_image_embedding,
-                                                 view.momentum_text_embedding, head->forward(), o.distill, options, Gather{});
-    } else {
-      out = losses::symmetric_info_nce(view.image_embedding, view.text_embedding, head->forward(), options, Gather{});
-    }
+    // Distilled, the momentum model's embeddings are required (the step computes them).
+    const losses::MomentumTeacher teacher{view.momentum_image_embedding, view.momentum_text_embedding, o.distill};
+    auto out = losses::symmetric_info_nce(view.image_embedding, view.text_embedding, head->forward(),
+                                          {products, products, {}}, Gather{}, teacher);
     out.parts["temperature"] = head->forward().detach();
     return out;
   }
