@@ -117,6 +117,65 @@ BOOST_AUTO_TEST_CASE(cls_grid_is_an_error_for_the_vit_and_other_modes_for_both) 
   });
 }
 
+BOOST_AUTO_TEST_CASE(thumbnail_adds_a_linear_map_of_the_centred_normalised_thumbnail_to_the_cls_state) {
+  auto c = cmm::presets::model("tiny").image;
+  c.thumbnail = 4;
+  torch::manual_seed(5);
+  cmm::encoders::ConvNet net(c);
+  BOOST_TEST(net->thumbnail_pool->weight.sizes() == (torch::IntArrayRef{c.width, 3 * 4 * 4}));
+  BOOST_TEST(cmm::encoders::ConvNet(cmm::presets::model("tiny").image)->named_parameters().find(
+                 "thumbnail_pool.weight") == nullptr);
+  const auto images = torch::rand({2, 3, c.image_size, c.image_size});
+  const auto tokens = net->forward(images).tokens;
+  torch::NoGradGuard no_grad;
+  // The thumbnail by hand: each channel's 8 x 8 blocks averaged (32 px -> 4 x 4), the row's
+  // mean subtracted, the row scaled to unit length.
+  const auto block = c.image_size / 4;
+  auto thumb = torch::zeros({2, 3 * 4 * 4});
+  for (std::int64_t b = 0; b < 2; ++b)
+    for (std::int64_t ch = 0; ch < 3; ++ch)
+      for (std::int64_t i = 0; i < 4; ++i)
+        for (std::int64_t j = 0; j < 4; ++j)
+          thumb[b][ch * 16 + i * 4 + j] =
+              images[b][ch].narrow(0, i * block, block).narrow(1, j * block, block).mean();
+  thumb = thumb - thumb.mean(1, true);
+  thumb = thumb / thumb.norm(2, {1}, true);
+  auto x = torch::relu(net->stem_norm(net->stem(images)));
+  for (auto& stage : *net->stages) x = stage->as<torch::nn::Sequential>()->forward(x);
+  const auto cells = x.flatten(2).transpose(1, 2);  // [B, N, W]
+  const auto cls = cells.mean(1) + torch::matmul(thumb, net->thumbnail_pool->weight.t()) + net->thumbnail_pool->bias;
+  BOOST_TEST(torch::allclose(tokens.select(1, 0), net->norm(cls + net->positions[0][0]), 1e-4, 1e-5));
+  // Blind to brightness and contrast, as the raw-pixel reference is: a * image + b has the same
+  // CLS state (the convolutions see the change, so only the thumbnail's term is compared).
+  const auto thumbnail_term = [&](const torch::Tensor& in) {
+    return net->thumbnail_pool(cmm::nn::thumbnail(in, 4));
+  };
+  BOOST_TEST(torch::allclose(thumbnail_term(images * 0.5 + 0.2), thumbnail_term(images), 1e-4, 1e-5));
+  // A masked patch reaches the thumbnail as the mask colour, so masked image modelling cannot
+  // read the hidden pixels through it: two images that differ only under the mask agree.
+  auto mask = torch::zeros({2, c.num_patches()}, torch::kBool);
+  mask.select(1, 0).fill_(true);
+  auto changed = images.clone();
+  changed.narrow(2, 0, c.patch_size).narrow(3, 0, c.patch_size).uniform_();
+  BOOST_TEST(torch::allclose(net->forward(changed, mask).tokens, net->forward(images, mask).tokens, 1e-5, 1e-6));
+  BOOST_TEST(!torch::allclose(net->forward(changed).tokens, net->forward(images).tokens, 1e-3, 1e-3));
+}
+
+BOOST_AUTO_TEST_CASE(thumbnail_is_an_error_for_the_vit_and_outside_one_to_the_image_size) {
+  auto config = cmm::presets::model("tiny");
+  config.image.thumbnail = 16;
+  cmm::validate(config);  // valid for a ConvNet model
+  BOOST_CHECK_EXCEPTION(cmm::encoders::ViT{config.image}, cmm::Error, [](const cmm::Error& e) {
+    return e.where().field == "model.image.thumbnail" && e.message().find("ConvNet") != std::string::npos;
+  });
+  for (const std::int64_t bad : {std::int64_t{-1}, config.image.image_size + 1}) {
+    config.image.thumbnail = bad;
+    BOOST_CHECK_EXCEPTION(cmm::validate(config), cmm::Error, [&](const cmm::Error& e) {
+      return e.where().field == "model.image.thumbnail" && e.message().find(std::to_string(bad)) != std::string::npos;
+    });
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_patch_size_that_is_not_a_power_of_two_is_an_error) {
   auto c = cmm::presets::model("tiny").image;
   c.patch_size = 6;

@@ -26,6 +26,11 @@ struct ImageEncoderConfig {
   /// "cls_grid" (encoders::ConvNet only: that plus a learned linear map of the whole grid of
   /// cells, which keeps where each part of the picture is; an average forgets it).
   std::string pool = "cls";
+  /// encoders::ConvNet only: when > 0, the CLS state also adds a learned linear map of the input's
+  /// thumbnail x thumbnail thumbnail (mean-centred, L2-normalised: nn::thumbnail, what the
+  /// raw-pixel reference row scores with), so the embedding can keep the pixel layout that
+  /// finds other vendors' drawings of a product; 0 = off.
+  std::int64_t thumbnail = 0;
   std::int64_t num_patches() const {
     const auto side = image_size / patch_size;
     return side * side;
@@ -77,7 +82,7 @@ struct ModelConfig {
 template <class F> void visit_fields(ImageEncoderConfig& c, F&& f) {
   f("image_size", c.image_size); f("patch_size", c.patch_size); f("layers", c.layers);
   f("width", c.width); f("heads", c.heads); f("mlp_ratio", c.mlp_ratio); f("dropout", c.dropout);
-  f("init", c.init); f("pool", c.pool);
+  f("init", c.init); f("pool", c.pool); f("thumbnail", c.thumbnail);
 }
 template <class F> void visit_fields(TextEncoderConfig& c, F&& f) {
   f("vocab_size", c.vocab_size); f("max_length", c.max_length); f("layers", c.layers);
@@ -124,6 +129,9 @@ inline void validate(const ModelConfig& c, const std::string& file = "") {
                       std::to_string(im.patch_size) + "), got " + std::to_string(im.image_size));
   detail::require(im.pool == "cls" || im.pool == "cls_grid", at, "model.image.pool",
                   "must be \"cls\" or \"cls_grid\", got \"" + im.pool + "\"");
+  detail::require(im.thumbnail >= 0 && im.thumbnail <= im.image_size, at, "model.image.thumbnail",
+                  "must be 0 (off) or a side from 1 to model.image.image_size (" +
+                      std::to_string(im.image_size) + "), got " + std::to_string(im.thumbnail));
   const auto& tx = c.text;
   detail::validate_stack(at, "model.text.", tx.layers, tx.width, tx.heads, tx.mlp_ratio, tx.dropout);
   detail::require(tx.vocab_size > 0, at, "model.text.vocab_size", "must be at least 1");

@@ -6,7 +6,9 @@
 //   (image_size / patch_size)^2 cells of `width` channels: the N patch tokens. The CLS token
 //   is their average (model.image.pool = "cls"), or the average plus a learned linear map of
 //   the flattened grid ("cls_grid": an average forgets where things are, which instance
-//   retrieval of centred product pictures needs; README "Ablations"); learned positions and a
+//   retrieval of centred product pictures needs; README "Ablations"); model.image.thumbnail
+//   adds a learned linear map of the input's small thumbnail (the raw-pixel reference's
+//   features: other vendors' drawings of a product are close in them); learned positions and a
 //   final LayerNorm make the tokens what the fusion layers expect from a ViT.
 // GroupNorm, not BatchNorm: no running statistics, so a sample's output never depends on its
 // batch (2 ranks follow 1 process, modality dropout changes nothing else in the batch).
@@ -31,6 +33,7 @@
 
 #include <commercemm/core/error.hpp>
 #include <commercemm/encoders/encoder.hpp>
+#include <commercemm/nn/thumbnail.hpp>
 #include <commercemm/nn/transformer_block.hpp>
 
 namespace commercemm::encoders {
@@ -126,6 +129,8 @@ class ConvNetImpl : public torch::nn::Cloneable<ConvNetImpl> {
     if (config_.pool == "cls_grid")  // PyTorch's default init: starts near the plain average
       grid_pool = register_module(
           "grid_pool", torch::nn::Linear(config_.num_patches() * config_.width, config_.width));
+    if (const auto t = config_.thumbnail; t > 0)
+      thumbnail_pool = register_module("thumbnail_pool", torch::nn::Linear(3 * t * t, config_.width));
     torch::NoGradGuard no_grad;
     for (auto& module : modules(/*include_self=*/false))
       if (auto* conv = module->as<torch::nn::Conv2d>())  // He initialisation, as ResNets use
@@ -145,11 +150,14 @@ class ConvNetImpl : public torch::nn::Cloneable<ConvNetImpl> {
       m = m.repeat_interleave(p, 2).repeat_interleave(p, 3);  // [B, 1, S, S]
       x = torch::where(m, mask_pixel.to(x.dtype()).expand_as(x), x);
     }
+    // Read after masking, so masked image modelling cannot see a masked patch through it.
+    const auto thumb = thumbnail_pool ? nn::thumbnail(x, config_.thumbnail).to(x.dtype()) : torch::Tensor();
     x = torch::relu(stem_norm(stem(x)));
     for (auto& stage : *stages) x = stage->as<torch::nn::Sequential>()->forward(x);
     auto tokens = x.flatten(2).transpose(1, 2);  // [B, N, W]
     auto cls = tokens.mean(1, /*keepdim=*/true);
     if (grid_pool) cls = cls + grid_pool(tokens.flatten(1)).unsqueeze(1);
+    if (thumbnail_pool) cls = cls + thumbnail_pool(thumb).unsqueeze(1);
     tokens = torch::cat({cls, tokens}, 1) + positions;
     return {norm(tokens), {}};
   }
@@ -163,7 +171,8 @@ class ConvNetImpl : public torch::nn::Cloneable<ConvNetImpl> {
   torch::nn::ModuleList stages{nullptr};
   torch::Tensor mask_pixel, positions;
   torch::nn::LayerNorm norm{nullptr};
-  torch::nn::Linear grid_pool{nullptr};  ///< "cls_grid" only
+  torch::nn::Linear grid_pool{nullptr};       ///< "cls_grid" only
+  torch::nn::Linear thumbnail_pool{nullptr};  ///< model.image.thumbnail > 0 only
 
  private:
   ImageEncoderConfig config_;

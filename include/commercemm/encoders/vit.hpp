@@ -24,6 +24,10 @@ class ViTImpl : public torch::nn::Cloneable<ViTImpl> {
       throw Error(Location{"", 0, "model.image.pool"},
                   "encoders::ViT has its own CLS token: only \"cls\" applies (\"" + config_.pool +
                       "\" is encoders::ConvNet's)");
+    if (config_.thumbnail != 0)
+      throw Error(Location{"", 0, "model.image.thumbnail"},
+                  "encoders::ViT does not read a thumbnail into its CLS token: only 0 applies (got " +
+                      std::to_string(config_.thumbnail) + "; the thumbnail map is encoders::ConvNet's)");
     const auto w = config_.width, n = config_.num_patches();
     patch_embed = register_module("patch_embed", torch::nn::Conv2d(
         torch::nn::Conv2dOptions(3, w, config_.patch_size).stride(config_.patch_size)));

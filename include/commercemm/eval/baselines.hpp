@@ -19,6 +19,7 @@
 
 #include <commercemm/core/error.hpp>
 #include <commercemm/data/tokenizers/unicode.hpp>
+#include <commercemm/nn/thumbnail.hpp>
 
 namespace commercemm::eval {
 
@@ -143,10 +144,8 @@ class TrigramTfidf {
 };
 
 /// The image-side reference: [N, C, H, W] images (C = 3 for RGB, any real dtype) ->
-/// [N, C * side * side] float32. Each image is area-averaged down to a side x side thumbnail,
-/// the row's mean is subtracted and the row L2-normalised, so a dot product is a cosine.
-/// Averaging keeps layout and colour while discarding noise and small shifts; centring makes
-/// the score blind to overall brightness (and normalising to contrast), which otherwise
+/// [N, C * side * side] float32, nn::thumbnail's rows, so a dot product is a cosine. Centring
+/// makes the score blind to overall brightness (and normalising to contrast), which otherwise
 /// dominates raw-pixel similarity between product photos. A flat image gives a zero row.
 inline torch::Tensor pixel_features(const torch::Tensor& images, std::int64_t side = 16) {
   if (images.dim() != 4)
@@ -154,9 +153,7 @@ inline torch::Tensor pixel_features(const torch::Tensor& images, std::int64_t si
   if (side <= 0) throw Error("pixel_features: side must be positive, got " + std::to_string(side));
   if (images.is_complex() || images.scalar_type() == torch::kBool)
     throw Error(std::string("pixel_features: unsupported dtype ") + c10::toString(images.scalar_type()));
-  torch::Tensor x = torch::adaptive_avg_pool2d(images.to(torch::kFloat32), {side, side}).flatten(1);
-  x = x - x.mean(1, /*keepdim=*/true);
-  return x / x.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
+  return nn::thumbnail(images, side);
 }
 
 }  // namespace commercemm::eval
