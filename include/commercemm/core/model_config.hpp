@@ -26,10 +26,10 @@ struct ImageEncoderConfig {
   /// "cls_grid" (encoders::ConvNet only: that plus a learned linear map of the whole grid of
   /// cells, which keeps where each part of the picture is; an average forgets it).
   std::string pool = "cls";
-  /// encoders::ConvNet only: when > 0, the CLS state also adds a learned linear map of the input's
-  /// thumbnail x thumbnail thumbnail (mean-centred, L2-normalised: nn::thumbnail, what the
-  /// raw-pixel reference row scores with), so the embedding can keep the pixel layout that
-  /// finds other vendors' drawings of a product; 0 = off.
+  /// encoders::ConvNet only: N > 0 adds to the CLS state a learned linear map of the input's
+  /// N x N thumbnail (mean-centred, L2-normalised: nn::thumbnail, what the raw-pixel reference
+  /// row scores with), so the embedding can keep the pixel layout that finds other vendors'
+  /// drawings of a product; 0 = off.
   std::int64_t thumbnail = 0;
   std::int64_t num_patches() const {
     const auto side = image_size / patch_size;
