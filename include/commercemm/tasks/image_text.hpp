@@ -174,8 +174,6 @@ struct MIM {
   }
 };
 
-/// Image-text contrastive: symmetric InfoNCE between the image and text embeddings, with a
-/// learnable clamped temperature; items of the same product are not negatives.
 /// A momentum distillation weight (ITC's and the retrieval tasks' `distill`).
 inline void check_distill(double distill, const std::string& task) {
   detail::require(distill >= 0 && distill < 1, "tasks." + task + ".distill", "must be in [0, 1) (0 = off)");
@@ -193,6 +191,8 @@ template <class F> void visit_fields(ItcOptions& o, F&& f) {
   f("distill", o.distill);
 }
 
+/// Image-text contrastive: symmetric InfoNCE between the image and text embeddings, with a
+/// learnable clamped temperature; items of the same product are not negatives.
 template <gather::GatherPolicy Gather = gather::AcrossRanks>
 struct ITC {
   static std::string name() { return "itc"; }
