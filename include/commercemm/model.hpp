@@ -55,6 +55,9 @@ class ModelImpl : public torch::nn::Cloneable<ModelImpl<ImageEncoderT, TextEncod
 
   explicit ModelImpl(ModelConfig config) : config_(std::move(config)) {
     validate(config_);
+    const auto preset = presets::is_preset(config_.preset) ? presets::model(config_.preset) : ModelConfig{};
+    encoders::check_unread_keys<ImageEncoderT>(config_.image, preset.image, "model.image");
+    encoders::check_unread_keys<TextEncoderT>(config_.text, preset.text, "model.text");
     reset();
   }
 

@@ -176,6 +176,37 @@ BOOST_AUTO_TEST_CASE(thumbnail_is_an_error_for_the_vit_and_outside_one_to_the_im
   }
 }
 
+BOOST_AUTO_TEST_CASE(keys_the_conv_net_does_not_read_are_an_error_off_the_preset) {
+  // heads, mlp_ratio and dropout do nothing in a ConvNet: set away from the preset they are an
+  // error naming the key and both values; at the preset's values (base has dropout 0.1) they
+  // are not, and the ViT model reads them all.
+  using ConvModel = cmm::Model<cmm::encoders::ConvNet, cmm::encoders::TextTransformer, cmm::fusion::MergedAttention>;
+  using VitModel = cmm::Model<cmm::encoders::ViT, cmm::encoders::TextTransformer, cmm::fusion::MergedAttention>;
+  const auto tiny = cmm::presets::model("tiny");
+  BOOST_CHECK_NO_THROW(ConvModel{tiny});
+  BOOST_CHECK_NO_THROW(ConvModel{cmm::presets::model("base")});
+  const auto expect_error = [](cmm::ModelConfig config, const std::string& key, const std::string& values) {
+    BOOST_CHECK_EXCEPTION(ConvModel{config}, cmm::Error, [&](const cmm::Error& e) {
+      BOOST_TEST_INFO(e.what());
+      return e.where().field == key && e.message().find(values) != std::string::npos;
+    });
+  };
+  auto heads = tiny;
+  heads.image.heads = 4;
+  expect_error(heads, "model.image.heads", "preset's value (2) applies, got 4");
+  BOOST_CHECK_NO_THROW(VitModel{heads});
+  auto mlp = tiny;
+  mlp.image.mlp_ratio = 2;
+  expect_error(mlp, "model.image.mlp_ratio", "(4) applies, got 2");
+  auto dropout = tiny;
+  dropout.image.dropout = 0.3;
+  expect_error(dropout, "model.image.dropout", "(0) applies, got 0.3");
+  BOOST_CHECK_NO_THROW(VitModel{dropout});
+  dropout.text.dropout = 0.3;  // the text transformer reads its dropout
+  dropout.image.dropout = 0.0;
+  BOOST_CHECK_NO_THROW(ConvModel{dropout});
+}
+
 BOOST_AUTO_TEST_CASE(a_patch_size_that_is_not_a_power_of_two_is_an_error) {
   auto c = cmm::presets::model("tiny").image;
   c.patch_size = 6;

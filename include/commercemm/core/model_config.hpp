@@ -146,6 +146,9 @@ inline void validate(const ModelConfig& c, const std::string& file = "") {
 
 namespace presets {
 
+/// Whether model(name) knows `name`.
+inline bool is_preset(std::string_view name) { return name == "tiny" || name == "small" || name == "base"; }
+
 /// The named sizes: "tiny" (seconds on a CPU, for tests), "small" (the demo on 64 px emoji
 /// art), "base" (the paper's sizes: ViT-B/16 image encoder, BERT-base text encoder with the
 /// 30,522-token uncased vocabulary, 6 fusion layers; 511 text tokens, so that with the CLS

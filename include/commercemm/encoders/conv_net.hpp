@@ -17,8 +17,10 @@
 // Masked image modelling: a masked patch's pixels are replaced by a learned colour before the
 // stem (convolutions have no tokens to swap out at the input).
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <torch/nn/cloneable.h>
 #include <torch/nn/init.h>
@@ -165,6 +167,10 @@ class ConvNetImpl : public torch::nn::Cloneable<ConvNetImpl> {
   std::int64_t width() const { return config_.width; }
   std::int64_t num_patches() const { return config_.num_patches(); }
   const ImageEncoderConfig& config() const { return config_; }
+
+  /// The model.image keys a convolutional encoder does not read (no attention, no dropout):
+  /// cmm::Model rejects a config that moves them off the preset (encoders::check_unread_keys).
+  static constexpr std::array<std::string_view, 3> unread_keys{"heads", "mlp_ratio", "dropout"};
 
   torch::nn::Conv2d stem{nullptr};
   FloatGroupNorm stem_norm{nullptr};

@@ -4,7 +4,11 @@
 // user's own encoder does too if it provides the members below.
 #include <concepts>
 #include <cstdint>
+#include <map>
+#include <sstream>
 #include <string>
+#include <string_view>
+#include <type_traits>
 
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
@@ -70,6 +74,42 @@ concept TextEncoder = std::constructible_from<E, const TextEncoderConfig&> &&
       { e->width() } -> std::convertible_to<std::int64_t>;
       { e->token_embedding() } -> std::convertible_to<torch::Tensor>;
     };
+
+namespace detail {
+// A config section's fields as TOML would spell their values: 8, 0.1, "cls".
+template <class Section> std::map<std::string, std::string> field_values(Section section) {
+  std::map<std::string, std::string> out;
+  visit_fields(section, [&out](const char* key, const auto& value) {
+    std::ostringstream text;
+    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::string>) text << '"' << value << '"';
+    else text << value;
+    out[key] = text.str();
+  });
+  return out;
+}
+}  // namespace detail
+
+/// An encoder's module may list the keys of its config section that it does not read, as
+/// `static constexpr std::array<std::string_view, N> unread_keys` (encoders::ConvNet: heads,
+/// mlp_ratio, dropout). cmm::Model calls this with its config and its preset's: a listed key
+/// whose value differs from the preset's was set by the user and would do nothing, which is an
+/// error naming it (`section` is "model.image" or "model.text"), never a silent no-op.
+template <class EncoderHolder, class Section>
+void check_unread_keys(const Section& config, const Section& preset, const std::string& section) {
+  using Encoder = typename EncoderHolder::ContainedType;
+  if constexpr (requires { Encoder::unread_keys; }) {
+    const auto got = detail::field_values(config), kept = detail::field_values(preset);
+    for (const std::string_view listed : Encoder::unread_keys) {
+      const std::string key(listed);
+      if (!got.count(key))
+        throw Error(Location{"", 0, section + "." + key}, "the encoder's unread_keys names a key its config does not have");
+      if (got.at(key) != kept.at(key))
+        throw Error(Location{"", 0, section + "." + key},
+                    "this recipe's encoder does not read it: only the preset's value (" + kept.at(key) +
+                        ") applies, got " + got.at(key));
+    }
+  }
+}
 
 }  // namespace encoders
 }  // namespace commercemm
