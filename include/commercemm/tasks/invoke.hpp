@@ -11,17 +11,6 @@
 
 namespace commercemm::tasks {
 
-/// The options of a task that declares none: it takes no keys besides `weight`.
-struct NoOptions {};
-template <class F> void visit_fields(NoOptions&, F&&) {}
-
-template <class T> struct task_options { using type = NoOptions; };
-template <class T>
-  requires requires { typename T::Options; }
-struct task_options<T> { using type = typename T::Options; };
-/// T::Options, or NoOptions.
-template <class T> using task_options_t = typename task_options<T>::type;
-
 /// The view a task's loss reads: ImageTextView in pass A, CrossPairView in pass B.
 template <class T>
 using view_t = std::conditional_t<T::pass == Pass::image_text, ImageTextView, CrossPairView>;

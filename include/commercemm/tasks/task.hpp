@@ -3,7 +3,7 @@
 //
 // A task is a type (it holds no state: its learnable state lives in its Head module) with
 //
-//   static constexpr const char* name;   snake_case, the key of [tasks.<name>] in configs,
+//   static std::string name();           snake_case, the key of [tasks.<name>] in configs,
 //                                        of metrics and of logs ("itc", "retrieval_text_image")
 //   static constexpr Pass pass;          Pass::image_text (pass A) or Pass::cross_pair (pass B)
 //   static constexpr Needs needs;        which model outputs the planner must compute for it;
@@ -134,4 +134,33 @@ struct CrossPairView {
   Embeddings momentum_source, momentum_target;
 };
 
+namespace tasks {
+
+/// The options of a task that declares none: it takes no keys besides `weight`.
+struct NoOptions {};
+template <class F> void visit_fields(NoOptions&, F&&) {}
+
+template <class T> struct task_options { using type = NoOptions; };
+template <class T>
+  requires requires { typename T::Options; }
+struct task_options<T> { using type = typename T::Options; };
+/// T::Options, or NoOptions.
+template <class T> using task_options_t = typename task_options<T>::type;
+
+/// The Task concept: the required members documented at the top of this header (the optional
+/// ones are checked where they are called, tasks/invoke.hpp).
+template <class T>
+concept Task = requires {
+  { T::name() } -> std::convertible_to<std::string>;
+  { T::pass } -> std::convertible_to<Pass>;
+  { T::needs } -> std::convertible_to<Needs>;
+  typename T::Head;
+  requires requires(const ModelConfig& c, const task_options_t<T>& o) {
+    { T::make_head(c) } -> std::same_as<typename T::Head>;
+  } || requires(const ModelConfig& c, const task_options_t<T>& o) {
+    { T::make_head(c, o) } -> std::same_as<typename T::Head>;
+  };
+};
+
+}  // namespace tasks
 }  // namespace commercemm

@@ -11,22 +11,6 @@
 
 namespace commercemm {
 
-namespace tasks {
-/// The Task concept; task.hpp documents every member.
-template <class T>
-concept Task = requires {
-  { T::name() } -> std::convertible_to<std::string>;
-  { T::pass } -> std::convertible_to<Pass>;
-  { T::needs } -> std::convertible_to<Needs>;
-  typename T::Head;
-  requires requires(const ModelConfig& c, const task_options_t<T>& o) {
-    { T::make_head(c) } -> std::same_as<typename T::Head>;
-  } || requires(const ModelConfig& c, const task_options_t<T>& o) {
-    { T::make_head(c, o) } -> std::same_as<typename T::Head>;
-  };
-};
-}  // namespace tasks
-
 namespace detail {
 template <class T> struct expand { using type = std::tuple<T>; };
 template <class T>
