@@ -122,7 +122,8 @@ BOOST_AUTO_TEST_CASE(cross_pair_data_keys_without_a_cross_pair_task_are_errors) 
   const auto split = cmm::data::read_split(COMMERCEMM_SOURCE_DIR "/data/emoji-commerce", "train");
   const auto out = fs::temp_directory_path() / ("commercemm-pass-b-keys-" + std::to_string(::getpid()));
   for (const auto& [override, key] : {std::pair{"data.pair_sampling=products", "data.pair_sampling"},
-                                      std::pair{"data.pair_kinds.query=1", "data.pair_kinds"}}) {
+                                      std::pair{"data.pair_kinds.query=1", "data.pair_kinds"},
+                                      std::pair{"train.cross_pair_batch_size=8", "train.cross_pair_batch_size"}}) {
     const auto config = tiny({override});
     BOOST_CHECK_EXCEPTION((cmm::train::Trainer<Recipe>(config, cmm::train::make_tokenizer(config, split), split, out)),
                           cmm::Error, [&](const cmm::Error& e) {

@@ -145,6 +145,43 @@ BOOST_AUTO_TEST_CASE(keys_the_recipe_does_not_use_are_errors_with_their_line) {
   BOOST_TEST_MESSAGE(e);
   BOOST_TEST(has(e, "cmm_options_test.toml:5: tasks.mim_kl.teacher_temprature: not an option of task 'mim_kl' "
                     "(did you mean 'teacher_temperature'?)"));
+  // A value the task's check() refuses: the file and the line too.
+  std::ofstream(path) << "[model]\npreset = \"tiny\"\n[tasks.mlm]\n\nmask_prob = 1.5\n";
+  e = error_of(step_of(cmm::load_config(path.string())));
+  BOOST_TEST(has(e, "cmm_options_test.toml:5: tasks.mlm.mask_prob: must be in [0, 1]"), e);
+}
+
+BOOST_AUTO_TEST_CASE(itm_takes_a_negative_temperature_only_with_a_policy_that_reads_it) {
+  using HardRecipe = cmm::Recipe<Model, cmm::TaskList<tk::ITM<>>, cmm::schedules::FixedFusionSplit<0>>;
+  using RandomItmRecipe =
+      cmm::Recipe<Model, cmm::TaskList<tk::ITM<cmm::negatives::Random>>, cmm::schedules::FixedFusionSplit<0>>;
+  static_assert(cmm::negatives::tempered<cmm::negatives::Hard> && !cmm::negatives::tempered<cmm::negatives::Random>);
+  const auto c = tiny({"tasks.itm.negative_temperature=0.2"});
+  BOOST_TEST(error_of([&] { cmm::train::Step<HardRecipe> s(Model(c.model), c, kSpecial); }) == "");
+  // negatives::Random draws uniformly: the temperature would do nothing, so it is no option.
+  const auto e = error_of([&] { cmm::train::Step<RandomItmRecipe> s(Model(c.model), c, kSpecial); });
+  BOOST_TEST_MESSAGE(e);
+  BOOST_TEST(has(e, "tasks.itm.negative_temperature: not an option of task 'itm'"));
+  BOOST_TEST(error_of([&] { cmm::train::Step<RandomItmRecipe> s(Model(c.model), tiny(), kSpecial); }) == "");
+}
+
+BOOST_AUTO_TEST_CASE(modality_dropout_without_a_pass_b_task_is_an_error) {
+  using PassARecipe = cmm::Recipe<Model, cmm::TaskList<tk::ITC<>>,
+                                  cmm::schedules::ModalityDropout<cmm::schedules::FixedFusionSplit<0>>>;
+  const auto e = error_of([] {
+    const auto c = tiny({"schedule.drop_image=0.3"});
+    cmm::train::Step<PassARecipe> s(Model(c.model), c, kSpecial);
+  });
+  BOOST_TEST_MESSAGE(e);
+  BOOST_TEST(has(e, "schedule.drop_image: drops a modality from pass B's sources"));
+  BOOST_TEST(error_of([] {
+               const auto c = tiny();
+               cmm::train::Step<PassARecipe> s(Model(c.model), c, kSpecial);
+             }) == "");
+  BOOST_TEST(error_of([] {  // with a pass-B task the share applies
+               const auto c = tiny({"schedule.drop_image=0.3"});
+               cmm::train::Step<DropoutRecipe> s(Model(c.model), c, kSpecial);
+             }) == "");
 }
 
 BOOST_AUTO_TEST_CASE(schedule_drop_text_drops_that_share_of_the_texts) {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
@@ -230,12 +231,23 @@ struct ITM {
   static constexpr Pass pass = Pass::image_text;
   static constexpr Needs needs{.embeddings = true, .clean_fusion = true};
   using Head = torch::nn::Linear;
-  struct Options {
+  struct TemperedOptions {
     double negative_temperature = 0.07;  ///< Hard: negatives drawn by softmax(similarity / this)
-    template <class F> friend void visit_fields(Options& o, F&& f) { f("negative_temperature", o.negative_temperature); }
+    template <class F> friend void visit_fields(TemperedOptions& o, F&& f) {
+      f("negative_temperature", o.negative_temperature);
+    }
   };
+  struct UntemperedOptions {  // negatives::Random: a temperature would do nothing
+    template <class F> friend void visit_fields(UntemperedOptions&, F&&) {}
+  };
+  using Options = std::conditional_t<negatives::tempered<Negatives>, TemperedOptions, UntemperedOptions>;
   static void check(const Options& o) {
-    detail::require(o.negative_temperature > 0, "tasks.itm.negative_temperature", "must be positive");
+    if constexpr (negatives::tempered<Negatives>)
+      detail::require(o.negative_temperature > 0, "tasks.itm.negative_temperature", "must be positive");
+  }
+  static double temperature(const Options& o) {
+    if constexpr (negatives::tempered<Negatives>) return o.negative_temperature;
+    else return 1.0;
   }
   static Head make_head(const ModelConfig& c) { return Head(c.fusion.width, 1); }
 
@@ -251,9 +263,9 @@ struct ITM {
     const auto image_to_text = torch::matmul(view.image_embedding.detach(), texts.all.t());  // [b, B]
     const auto text_to_image = torch::matmul(view.text_embedding.detach(), images.t());      // [b, B]
     const auto text_for_image =
-        Negatives::sample(image_to_text, allowed, ctx.keys.uniforms(random::Stream::itm_text), o.negative_temperature);
+        Negatives::sample(image_to_text, allowed, ctx.keys.uniforms(random::Stream::itm_text), temperature(o));
     const auto image_for_text =
-        Negatives::sample(text_to_image, allowed, ctx.keys.uniforms(random::Stream::itm_image), o.negative_temperature);
+        Negatives::sample(text_to_image, allowed, ctx.keys.uniforms(random::Stream::itm_image), temperature(o));
     const auto a = text_for_image.ge(0), c = image_for_text.ge(0);
     const auto device = view.image_embedding.device();
     return {torch::cat({text_for_image.index({a}), rows.index({c})}).to(device),

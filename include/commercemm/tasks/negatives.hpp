@@ -15,6 +15,8 @@
 //                      the model finds hard to tell apart. NaN or all-zero weights fall back
 //                      to uniform over the allowed columns.
 //   negatives::Random  c uniform over the allowed columns (the ablation).
+// A policy that ignores the temperature says so (static constexpr bool tempered = false): ITM
+// then has no negative_temperature option, so setting it is an error rather than a no-op.
 #include <cstdint>
 #include <vector>
 
@@ -78,10 +80,18 @@ struct Hard {
 };
 
 struct Random {
+  static constexpr bool tempered = false;
   static torch::Tensor sample(const torch::Tensor& /*similarity*/, const torch::Tensor& allowed,
                               const std::vector<double>& uniforms, double /*temperature*/ = 0.07) {
     return detail::draw(allowed.to(torch::kDouble), allowed, uniforms);
   }
 };
+
+/// Whether policy N reads the temperature it is given (true unless it declares otherwise).
+template <class N>
+inline constexpr bool tempered = [] {
+  if constexpr (requires { N::tempered; }) return static_cast<bool>(N::tempered);
+  else return true;
+}();
 
 }  // namespace commercemm::negatives

@@ -49,7 +49,18 @@ template <class Tuple> TaskOptions<Tuple> read_task_options(Config& config) {
           const auto name = T::name();
           auto& entry = config.tasks[name];  // a task without a table gets one: weight 1, defaults
           read_options(entry.options, options, "tasks." + name + ".", "task '" + name + "'");
-          if constexpr (requires { T::check(options); }) T::check(options);
+          if constexpr (requires { T::check(options); }) {
+            try {
+              T::check(options);
+            } catch (const Error& e) {  // the key's file and line, where the config gave them
+              const auto prefix = "tasks." + name + ".";
+              const auto& field = e.where().field;
+              const auto given = field.rfind(prefix, 0) == 0 ? entry.options.find(field.substr(prefix.size()))
+                                                              : entry.options.end();
+              if (given == entry.options.end() || e.where().line > 0) throw;
+              throw Error(Location{given->second.where.file, given->second.where.line, field}, e.message());
+            }
+          }
           entry.options = options_table(options);
         }(),
         ...);

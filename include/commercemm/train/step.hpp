@@ -85,6 +85,7 @@ class Step {
         special_(special) {
     read_weights();
     check_shared_views();
+    check_modality_dropout();
     check_momentum_model();
     set_teacher_momentum();
     heads_->to(model_->parameters().front().device());  // the heads live where the model does
@@ -400,6 +401,15 @@ class Step {
         !(a && (a->mask_text || a->mask_image) && (a->embeddings || a->clean_fusion)))
       throw Error(Location{"", 0, "train.views"},
                   "\"separate\" does nothing in this recipe: it needs a masking task (MLM, MIM) and ITC or ITM in pass A");
+  }
+
+  // ModalityDropout drops from pass B's sources: without a pass-B task its shares do nothing.
+  void check_modality_dropout() {
+    const auto draw = schedule_.draw(0);
+    if ((draw.drop_text > 0 || draw.drop_image > 0) && !union_needs(Pass::cross_pair))
+      throw Error(Location{"", 0, draw.drop_text > 0 ? "schedule.drop_text" : "schedule.drop_image"},
+                  "drops a modality from pass B's sources, and this recipe has no cross-pair task (or all have "
+                  "weight 0): it would do nothing");
   }
 
   // MLM's random replacements come from the regular tokens: above the special ids when the

@@ -146,6 +146,9 @@ class Trainer {
       throw Error(Location{first.file, first.line, "data.pair_kinds"},
                   "this recipe has no cross-pair task (or all have weight 0): the weights would do nothing");
     }
+    if (!cross_pair_ && config_.train.cross_pair_batch_size != TrainConfig{}.cross_pair_batch_size)
+      throw Error(Location{"", 0, "train.cross_pair_batch_size"},
+                  "this recipe has no cross-pair task (or all have weight 0): pass B's rows would do nothing");
     if (!cross_pair_ && config_.data.pair_sampling != DataConfig{}.pair_sampling)
       throw Error(Location{"", 0, "data.pair_sampling"},
                   "this recipe has no cross-pair task (or all have weight 0): the sampling would do nothing");
