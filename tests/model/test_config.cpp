@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include <commercemm/core/config_io.hpp>
@@ -67,6 +68,42 @@ BOOST_AUTO_TEST_CASE(wrong_type_names_key) {
   BOOST_TEST(e.where().line == 2);
   BOOST_TEST(e.where().field == "train.steps");
   BOOST_TEST(e.message().find("integer") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(inf_and_nan_are_errors_with_their_line) {
+  // TOML can spell them; no key means them, and a typed key, a task option and a pair-kind
+  // weight are read by different paths.
+  for (const auto& [text, key, line] :
+       {std::tuple{"[train]\nlr = inf\n", "train.lr", 2}, std::tuple{"[train]\nsteps = 3\nweight_decay = -inf\n", "train.weight_decay", 3},
+        std::tuple{"[tasks.itc]\ntemperature = nan\n", "tasks.itc.temperature", 2},
+        std::tuple{"[data.pair_kinds]\nquery = inf\n", "data.pair_kinds.query", 2}}) {
+    const auto e = load_error("finite.toml", text);
+    BOOST_TEST_INFO(e.what());
+    BOOST_TEST(e.where().line == line);
+    BOOST_TEST(e.where().field == key);
+    BOOST_TEST(e.message().find("must be a finite number") != std::string::npos);
+  }
+  cmm::Config c;
+  BOOST_CHECK_THROW(cmm::apply_override(c, "train.lr=nan"), cmm::Error);
+  BOOST_TEST(c.train.lr == cmm::Config{}.train.lr);  // a refused override leaves the config as it was
+}
+
+BOOST_AUTO_TEST_CASE(a_byte_order_mark_is_read_past) {
+  const auto c = cmm::load_config(write_temp("bom.toml", "\xEF\xBB\xBF[train]\r\nsteps = 7\r\n"));
+  BOOST_TEST(c.train.steps == 7);
+}
+
+BOOST_AUTO_TEST_CASE(a_value_out_of_range_names_its_line) {
+  auto e = load_error("range.toml", "[train]\nlr = 0.1\nsteps = -3\n");
+  BOOST_TEST(e.where().line == 3);
+  BOOST_TEST(e.where().field == "train.steps");
+  e = load_error("range2.toml", "[model]\npreset = \"tiny\"\n[model.image]\n\nthumbnail = 99\n");
+  BOOST_TEST(e.where().line == 5);
+  BOOST_TEST(e.where().field == "model.image.thumbnail");
+  // A rule between two keys names one the file did not set: the file, no line.
+  e = load_error("pair.toml", "[model.text]\nheads = 3\n");
+  BOOST_TEST(e.where().field == "model.text.width");
+  BOOST_TEST(e.where().line == 0);
 }
 
 BOOST_AUTO_TEST_CASE(invalid_sizes_name_the_key) {

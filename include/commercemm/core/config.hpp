@@ -175,7 +175,7 @@ inline void validate(const Config& c, const std::string& file = "") {
   validate(c.model, file);
   const Location at{file, 0, ""};
   const auto& t = c.train;
-  detail::require(t.steps >= 0, at, "train.steps", "must not be negative");
+  detail::require(t.steps >= 1, at, "train.steps", "must be at least 1, got " + std::to_string(t.steps));
   detail::require(t.batch_size > 0, at, "train.batch_size", "must be at least 1");
   detail::require(t.lr > 0, at, "train.lr", "must be positive");
   detail::require(t.warmup_steps >= 0, at, "train.warmup_steps", "must not be negative");

@@ -1,9 +1,11 @@
 #pragma once
 // Definitions of core/config_io.hpp (see core/linkage.hpp).
 #include <algorithm>
+#include <cmath>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -37,6 +39,7 @@ class TomlReader {
         valid.emplace_back(field);
         if (!found && name == field) {
           found = true;
+          lines_[prefix + name] = static_cast<std::int64_t>(node.source().begin.line);
           read_value(node, member, prefix + name);
         }
       });
@@ -50,7 +53,7 @@ class TomlReader {
   }
   void read_value(const toml::node& node, double& out, const std::string& key) {
     if (node.is_integer()) out = static_cast<double>(node.as_integer()->get());
-    else if (node.is_floating_point()) out = node.as_floating_point()->get();
+    else if (node.is_floating_point()) out = finite(node, key);
     else fail(node, key, "expected a number, got " + type_name(node));
   }
   void read_value(const toml::node& node, std::string& out, const std::string& key) {
@@ -80,7 +83,7 @@ class TomlReader {
   nlohmann::json to_json(const toml::node& node, const std::string& key) {
     if (node.is_boolean()) return node.as_boolean()->get();
     if (node.is_integer()) return node.as_integer()->get();
-    if (node.is_floating_point()) return node.as_floating_point()->get();
+    if (node.is_floating_point()) return finite(node, key);
     if (node.is_string()) return node.as_string()->get();
     if (node.is_array()) {
       auto out = nlohmann::json::array();
@@ -90,10 +93,23 @@ class TomlReader {
     fail(node, key, "expected a number, a string, true/false or an array, got " + type_name(node));
   }
 
+  // TOML allows inf and nan; no key means them (a NaN learning rate trains nothing, and
+  // config.json could not even hold one for a resume).
+  double finite(const toml::node& node, const std::string& key) const {
+    const double value = node.as_floating_point()->get();
+    if (!std::isfinite(value)) fail(node, key, "must be a finite number, got " + std::to_string(value));
+    return value;
+  }
+
   [[noreturn]] void fail(const toml::node& node, const std::string& key, const std::string& what) const {
     throw Error(Location{file_, static_cast<std::int64_t>(node.source().begin.line), key}, what);
   }
   const std::string& file() const { return file_; }
+  /// The line a key was read from, 0 when the file did not set it.
+  std::int64_t line_of(const std::string& key) const {
+    const auto found = lines_.find(key);
+    return found == lines_.end() ? 0 : found->second;
+  }
 
  private:
   static std::string type_name(const toml::node& node) {
@@ -102,6 +118,7 @@ class TomlReader {
     return s.str();
   }
   std::string file_;
+  std::map<std::string, std::int64_t> lines_;
 };
 
 /// Applies a parsed TOML document on top of `config` (presets first, then keys).
@@ -267,10 +284,18 @@ COMMERCEMM_DECL Config load_config(const std::string& path) {
     throw Error(Location{path, 0, ""}, "a config file of " + std::to_string(size) + " bytes, more than 1 MiB: not a config");
   std::ostringstream text;
   text << in.rdbuf();
+  std::string toml = text.str();
+  if (toml.rfind("\xEF\xBB\xBF", 0) == 0) toml.erase(0, 3);  // a UTF-8 byte-order mark, as Windows editors write
   Config config;
   detail::TomlReader reader(path);
-  detail::apply_toml(detail::parse_toml(text.str(), path), config, reader);
-  validate(config, path);
+  detail::apply_toml(detail::parse_toml(toml, path), config, reader);
+  try {
+    validate(config, path);
+  } catch (const Error& e) {  // a value out of range: the line the file gave it on
+    const auto line = reader.line_of(e.where().field);
+    if (e.where().line > 0 || line == 0) throw;
+    throw Error(Location{path, line, e.where().field}, e.message());
+  }
   return config;
 }
 
