@@ -101,6 +101,8 @@ BOOST_AUTO_TEST_CASE(item_errors_name_file_line_and_field) {
       {"{\"id\":\"a\",\"image\":\"nope.png\"}\n", 1, "image", "image file not found"},
       {"{\"id\":\"a\"}\n", 1, "title", "needs text"},
       {"[1,2]\n", 1, "", "expected a JSON object"},
+      {"{\"id\":\"a\",\"title\":\"x\"}\n{\"id\":\"b\\nc\",\"title\":\"x\"}\n", 2, "id", "control characters"},
+      {"{\"id\":\"a\\tb\",\"title\":\"x\"}\n", 1, "id", "control characters"},
   };
   for (const auto& c : cases) {
     const auto file = dir.write("items.jsonl", c.text);

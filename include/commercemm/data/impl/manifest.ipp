@@ -89,6 +89,9 @@ COMMERCEMM_DECL ItemTable read_items(const std::filesystem::path& file, const It
     item.where = where;
     item.id = detail::expect_string(object, "id", where, true);
     if (item.id.empty()) throw Error({where.file, where.line, "id"}, "must not be empty");
+    // ids are written one per line (embed's ids.txt): a control character would break a line.
+    if (std::any_of(item.id.begin(), item.id.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+      throw Error({where.file, where.line, "id"}, "must not contain control characters (a newline, a tab)");
     item.product_id = detail::expect_string(object, "product_id", where, needs.product_id);
     if (needs.product_id && item.product_id.empty())
       throw Error({where.file, where.line, "product_id"}, "must not be empty in a catalog");
