@@ -19,6 +19,10 @@ cat "$run/bad.err"
 [ "$status" -eq 2 ] || fail "config error exit status $status, expected 2"
 grep -q "bad.toml:3" "$run/bad.err" || fail "no file:line in the error"
 grep -q "batch_size" "$run/bad.err" || fail "no suggestion in the error"
+set +e
+"$app" evaluate --checkpoint "$run/no-such.pt" 2> "$run/usage.err"; status=$?
+set -e
+[ "$status" -eq 2 ] && grep -q "no-such.pt" "$run/usage.err" || fail "a usage error exit status $status, expected 2"
 
 echo "== pretrain, stopped by SIGTERM: it checkpoints and exits 130"
 "$app" pretrain "${tiny[@]}" --set train.steps=400 --set train.checkpoint_every=1000 --out "$run/pre" &
@@ -40,7 +44,7 @@ pid=$!
 for _ in $(seq 1 240); do [ -f "$run/killed/checkpoints/step-0000004.pt" ] && break; sleep 0.25; done
 kill -KILL "$pid"
 wait "$pid" || true
-"$app" pretrain --resume --out "$run/killed" --set train.steps=8 | tee "$run/killed.log"
+"$app" pretrain --resume --out "$run/killed" --set train.steps=24 | tee "$run/killed.log"
 grep -q "resuming at step" "$run/killed.log" || fail "could not resume after SIGKILL"
 ls "$run/killed/checkpoints"
 ! ls -A "$run/killed/checkpoints" | grep -q '\.tmp$' || fail "a temporary file was left behind"
@@ -53,6 +57,23 @@ set +e
 set -e
 cat "$run/again.err"
 [ "$again" -eq 2 ] && [ "$mixed" -eq 2 ] || fail "expected both to be refused with status 2"
+
+echo "== what a checkpoint fixes is refused: its model, its tokenizer, fewer steps than done, its --out for finetune"
+for args in "--set model.embed_dim=32" "--set data.ngram=4" "--set train.steps=1"; do
+  set +e
+  # shellcheck disable=SC2086
+  "$app" pretrain --resume --out "$run/pre" $args 2> "$run/fixed.err"; status=$?
+  set -e
+  cat "$run/fixed.err"
+  [ "$status" -eq 2 ] || fail "pretrain --resume $args: status $status, expected 2"
+  grep -Eq "cannot change|already at step" "$run/fixed.err" || fail "pretrain --resume $args: no reason given"
+done
+sum_before=$(md5sum < "$checkpoint")
+set +e
+"$app" finetune --checkpoint "$checkpoint" --task image_categorization --out "$run/pre" 2> "$run/ft-pre.err"; status=$?
+set -e
+[ "$status" -eq 2 ] && grep -q "already holds" "$run/ft-pre.err" || fail "finetune into a pre-training run: status $status"
+[ "$(md5sum < "$checkpoint")" = "$sum_before" ] || fail "finetune overwrote the pre-training checkpoint"
 
 echo "== finetune"
 "$app" finetune --checkpoint "$checkpoint" --task image_categorization --set finetune.steps=4 \
@@ -82,6 +103,19 @@ set +e
 status=$?
 set -e
 [ "$status" -eq 2 ] && grep -q "query_to_product" "$run/task.err" || fail "an unknown task is not a clear error"
+cp -r data/emoji-commerce "$run/no-posts"
+grep -v '"kind":"post"' data/emoji-commerce/pairs-test.jsonl > "$run/no-posts/pairs-test.jsonl"
+set +e
+"$app" evaluate --checkpoint "$checkpoint" --data "$run/no-posts" --task post_to_product --no-reference \
+  --out "$run/x" 2> "$run/no-posts.err"
+status=$?
+set -e
+[ "$status" -eq 2 ] && grep -q "nothing to score" "$run/no-posts.err" || fail "a task with no queries: status $status"
+set +e
+"$app" evaluate --checkpoint "$checkpoint" --task query_to_product --set train.lr=5 --out "$run/x" 2> "$run/lr.err"
+status=$?
+set -e
+[ "$status" -eq 2 ] && grep -q "does nothing in .evaluate" "$run/lr.err" || fail "evaluate took train.lr (status $status)"
 
 echo "== embed a manifest"
 "$app" embed --checkpoint "$checkpoint" --manifest data/emoji-commerce/sources-test.jsonl --out "$run/emb"
@@ -91,6 +125,16 @@ done
 [ "$(wc -l < "$run/emb/ids.txt")" -eq "$(wc -l < data/emoji-commerce/sources-test.jsonl)" ] || fail "ids.txt has a line per item"
 "$app" embed --checkpoint "$checkpoint" --manifest data/emoji-commerce/sources-test.jsonl --index hnsw --out "$run/emb"
 [ "$(head -c 4 "$run/emb/multimodal.faiss")" = "IHNf" ] || fail "--index hnsw did not write a FAISS HNSW index"
+head -n 3 data/emoji-commerce/sources-test.jsonl > "$run/three.jsonl"
+set +e  # IVF-PQ cannot be trained on 3 rows: the earlier output stays as it was
+"$app" embed --checkpoint "$checkpoint" --manifest "$run/three.jsonl" --index ivf_pq --out "$run/emb" 2> "$run/ivf.err"
+status=$?
+set -e
+[ "$status" -ne 0 ] && [ "$(wc -l < "$run/emb/ids.txt")" -eq "$(wc -l < data/emoji-commerce/sources-test.jsonl)" ] ||
+  fail "a failed index build overwrote the earlier output (status $status)"
+"$app" embed --checkpoint "$checkpoint" --manifest "$run/three.jsonl" --out "$run/emb"
+[ "$(wc -l < "$run/emb/ids.txt")" -eq 3 ] && [ ! -e "$run/emb/multimodal.faiss" ] ||
+  fail "an embed without --index left the earlier output's index beside 3 rows"
 
 echo "== embed --keep-sides, then --update: only a changed title reruns an encoder"
 python3 - data/emoji-commerce/catalog-test.jsonl "$run/catalog.jsonl" "$run/catalog-new.jsonl" <<'PY'

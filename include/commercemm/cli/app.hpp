@@ -36,8 +36,10 @@ template <class Recipe> int main(int argc, char** argv) {
   for (auto add : extra_commands()) add(app);  // e.g. `data emoji` in the generic binary
   try {
     app.parse(argc, argv);
-  } catch (const CLI::Error& e) {  // parse errors, --help, and an interrupted run (130)
+  } catch (const CLI::RuntimeError& e) {  // an interrupted run (130); CLI11 derives it from ParseError
     return app.exit(e);
+  } catch (const CLI::Error& e) {  // --help (0), or a usage error: status 2, as a config error
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const Error& e) {
     std::fprintf(stderr, "%serror: %s\n", dist::rank_prefix().c_str(), e.what());
     return 2;

@@ -1,13 +1,16 @@
 #pragma once
 // What every app subcommand shares: --config, --set, --seed, --out, and how the run's config
 // is assembled from them (file, or a checkpoint's own config, then overrides).
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -49,13 +52,44 @@ inline Config resolve_config(const CommonOptions& o, const std::optional<Config>
   return config;
 }
 
+/// Refuses --set keys that a checkpoint fixes: the model's sizes (they must match its
+/// weights) and, with `tokenizer` (a resumed run keeps its vocabulary), how text is tokenized.
+inline void refuse_fixed_overrides(const CommonOptions& o, const train::Checkpoint& checkpoint, bool tokenizer) {
+  for (const auto& assignment : o.overrides) {
+    const auto key = assignment.substr(0, assignment.find('='));
+    if (key.rfind("model.", 0) == 0)
+      throw Error(Location{"--set", 0, assignment}, "the model's sizes come from the checkpoint " +
+                                                        checkpoint.path().string() + " and cannot change");
+    for (const char* fixed : {"data.tokenizer", "data.vocab", "data.merges", "data.ngram"})
+      if (tokenizer && key == fixed)
+        throw Error(Location{"--set", 0, assignment}, "the tokenizer comes from the checkpoint " +
+                                                          checkpoint.path().string() + " and cannot change");
+  }
+}
+
+/// Scoring and embedding read a checkpoint's weights and tokenizer with the [eval] and data
+/// loading keys; a --set of anything else (train.lr, tasks.*, data.augment) would do nothing,
+/// so it is an error. `train_keys`: the train.* keys the command does read.
+inline void refuse_training_overrides(const CommonOptions& o, const char* command,
+                                      std::initializer_list<std::string_view> train_keys) {
+  static constexpr std::string_view unread[] = {"tasks.", "schedule.", "finetune.", "dist.", "data.augment",
+                                                "data.pair_kinds", "data.pair_sampling", "data.tokenizer",
+                                                "data.vocab", "data.merges", "data.ngram"};
+  for (const auto& assignment : o.overrides) {
+    const std::string_view key = std::string_view(assignment).substr(0, assignment.find('='));
+    bool does_nothing = key.rfind("train.", 0) == 0 &&
+                        std::find(train_keys.begin(), train_keys.end(), key.substr(6)) == train_keys.end();
+    for (const auto prefix : unread) does_nothing = does_nothing || key.rfind(prefix, 0) == 0;
+    if (does_nothing)
+      throw Error(Location{"--set", 0, assignment}, std::string("does nothing in `") + command +
+                                                        "`, which reads the checkpoint's weights and tokenizer");
+  }
+}
+
 /// A checkpoint's model with a new run's settings: the model sizes always come from the
 /// checkpoint (they must match its weights); everything else from `settings`.
 inline Config with_model_of(Config settings, const train::Checkpoint& checkpoint, const CommonOptions& o) {
-  for (const auto& assignment : o.overrides)
-    if (assignment.rfind("model.", 0) == 0)
-      throw Error(Location{"--set", 0, assignment}, "the model's sizes come from the checkpoint " +
-                                                        checkpoint.path().string() + " and cannot change");
+  refuse_fixed_overrides(o, checkpoint, /*tokenizer=*/false);
   if (!o.config.empty() && to_json(settings.model) != to_json(checkpoint.config().model))
     std::fprintf(stderr, "note: the model's sizes come from the checkpoint, not from %s's [model]\n", o.config.c_str());
   settings.model = checkpoint.config().model;

@@ -108,6 +108,7 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
   cmd->callback([common, o] {
     if (idle_rank("evaluate")) return;
     const train::Checkpoint checkpoint(o->checkpoint);
+    refuse_training_overrides(*common, "evaluate", {"precision", "threads", "seed"});
     Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint, *common);
     if (!o->data.empty()) config.data.dir = o->data;
     if (o->split) apply_override(config, "eval.fusion_split=" + std::to_string(*o->split));
@@ -121,12 +122,19 @@ template <class Recipe> void add_evaluate_command(CLI::App& app) {
 
     const auto split = config.eval.fusion_split;
     const auto& precision = config.train.precision;
+    note_cpu_only(config, "evaluate");
     auto loaded = load_model<Model>(checkpoint, config);
     std::fprintf(stderr, "embedding %s's test split with the checkpoint (fusion split %lld)\n", config.data.dir.c_str(),
                  static_cast<long long>(split));
     const auto sets = eval::embed_benchmark(bench, tokenizer, config, embed_function(loaded.model, split, precision),
                                             tasks, !o->no_reference);
     const auto metrics = eval::score_tasks(sets, tasks, search, loaded.head ? &*loaded.head : nullptr, bench.tasks);
+    for (const auto& name : tasks)  // a task with nothing to score: asked for, an error; else said
+      if (!metrics.contains(name)) {
+        const std::string why = "the test split of " + config.data.dir + " has nothing to score it on (no queries or no catalog items)";
+        if (!o->tasks.empty()) throw Error(Location{"--task", 0, name}, why);
+        std::fprintf(stderr, "note: %s skipped: %s\n", name.c_str(), why.c_str());
+      }
     write_json(out / "metrics.json", metrics);
 
     nlohmann::json references = nlohmann::json::object();
@@ -182,9 +190,11 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
   cmd->callback([common, o] {
     if (idle_rank("embed")) return;
     const train::Checkpoint checkpoint(o->checkpoint);
+    refuse_training_overrides(*common, "embed", {"precision", "threads"});
     Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint, *common);
     if (o->split) apply_override(config, "eval.fusion_split=" + std::to_string(*o->split));
     train::apply_threads(config.train.threads, config.train.precision);
+    note_cpu_only(config, "embed");
     auto loaded = load_model<Model>(checkpoint, config);
     const auto items = data::read_items(o->manifest, {.allow_outside_paths = config.data.allow_outside_paths});
     if (items.empty()) throw Error(Location{o->manifest, 0, ""}, "the manifest has no items");
@@ -204,6 +214,15 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
                                      config.train.precision, store, previous ? &*previous : nullptr, keep);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (e.ids.empty()) throw Error(Location{o->manifest, 0, ""}, "no item could be embedded (every image failed to decode)");
+    // The index is built before anything is written: one that cannot be built (IVF-PQ on a
+    // handful of rows) leaves an earlier output in --out as it was.
+    std::optional<eval::InnerProductIndex> index;
+    if (!o->index.empty()) {  // row i is line i of ids.txt, as in the .npy files
+      auto index_config = config;  // the index kind's knobs come from [eval], as evaluate's do
+      index_config.eval.search = o->index;
+      validate(index_config);
+      index.emplace(e.multimodal, search_options(index_config));
+    }
     const fs::path out = common->out;
     fs::create_directories(out);
     // Rows lacking a modality are NaN in that file, so row i is always line i of ids.txt.
@@ -217,16 +236,16 @@ template <class Recipe> void add_embed_command(CLI::App& app) {
       if (!f) throw Error(Location{(out / "ids.txt").string(), 0, ""}, "cannot write");
     });
     if (keep) store.save(out / "sides");  // only the sides these items use: a removed item's go
+    else fs::remove_all(out / "sides");    // an earlier output's, for other rows
     const auto counts = [](const eval::SideCounts& c) { return nlohmann::json{{"encoded", c.encoded}, {"reused", c.reused}}; };
     write_json(out / "embed.json", {{"items", e.ids.size()}, {"seconds", seconds},
                                     {"fusion_split", config.eval.fusion_split}, {"update", !o->update.empty()},
                                     {"image_sides", counts(e.image_sides)}, {"text_sides", counts(e.text_sides)}});
-    if (!o->index.empty()) {  // row i is line i of ids.txt, as in the .npy files
-      auto index_config = config;  // the index kind's knobs come from [eval], as evaluate's do
-      index_config.eval.search = o->index;
-      validate(index_config);
-      eval::InnerProductIndex(e.multimodal, search_options(index_config)).save(out / "multimodal.faiss");
+    if (index) {
+      index->save(out / "multimodal.faiss");
       std::printf("wrote %s (%s)\n", (out / "multimodal.faiss").c_str(), o->index.c_str());
+    } else {
+      fs::remove(out / "multimodal.faiss");  // an earlier output's, for other rows
     }
     std::printf("wrote %zu items x %lld dims to %s/{image,text,multimodal}.npy and ids.txt in %.1f s "
                 "(%lld skipped for bad images); encoders ran for %lld photos and %lld titles, %lld and %lld reused\n",

@@ -1,5 +1,6 @@
 #pragma once
 // A checkpoint's model, ready for inference: what `evaluate`, `embed` and `export` read.
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,14 @@ template <class Model> struct LoadedModel {
   Model model{nullptr};
   std::optional<eval::FinetunedHead> head;
 };
+
+/// `evaluate`, `embed`, `export` and `finetune` run on the CPU: train.device is where
+/// pre-training runs. Said once when the config names another device, never silently.
+inline void note_cpu_only(const Config& config, const char* command) {
+  if (config.train.device != "cpu")
+    std::fprintf(stderr, "note: %s runs on the CPU; train.device = \"%s\" is where pretrain runs\n", command,
+                 config.train.device.c_str());
+}
 
 template <class Model> LoadedModel<Model> load_model(const train::Checkpoint& checkpoint, const Config& config) {
   LoadedModel<Model> out;

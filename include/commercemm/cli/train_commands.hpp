@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include <commercemm/cli/common.hpp>
+#include <commercemm/cli/loaded_model.hpp>
 #include <commercemm/cli/report.hpp>
 #include <commercemm/dist/world.hpp>
 #include <commercemm/train/finetune.hpp>
@@ -34,6 +35,7 @@ template <class Recipe> void add_pretrain_command(CLI::App& app) {
         throw Error(Location{"pretrain", 0, "--resume"}, "continues the checkpoint's config and seed; "
                                                          "change keys with --set, not --config or --seed");
       checkpoint.emplace(out / "checkpoints" / "last.pt");
+      refuse_fixed_overrides(*common, *checkpoint, /*tokenizer=*/true);
     } else {
       if (common->config.empty())
         throw Error(Location{"pretrain", 0, "--config"}, "a config file is required (or --resume)");
@@ -51,6 +53,10 @@ template <class Recipe> void add_pretrain_command(CLI::App& app) {
     const bool lead = trainer.writes();
     if (checkpoint) {
       trainer.resume(*checkpoint);
+      if (trainer.steps_done() > config.train.steps)
+        throw Error(Location{"--resume", 0, "train.steps"},
+                    "the run is already at step " + std::to_string(trainer.steps_done()) + " of " +
+                        std::to_string(config.train.steps) + ": raise it with --set train.steps=N to continue");
       if (lead)
         std::printf("resuming at step %lld of %lld\n", static_cast<long long>(trainer.steps_done()),
                     static_cast<long long>(config.train.steps));
@@ -100,16 +106,19 @@ template <class Recipe> void add_finetune_command(CLI::App& app) {
     for (const auto& assignment : common->overrides)
       if (assignment.rfind("train.ema_decay", 0) == 0)
         throw Error(Location{"--set", 0, assignment}, "fine-tuning keeps no weight average (pre-training only)");
+    const fs::path out = common->out;
+    if (!train::CheckpointDirectory(out / "checkpoints", 1).list().empty())  // a pre-training run's, say
+      throw Error(Location{out.string(), 0, "--out"}, "already holds a run's checkpoints; choose another --out");
     Config config = with_model_of(resolve_config(*common, checkpoint.config()), checkpoint, *common);
     config.train.ema_decay = 0;  // starts from the served weights below; keeps no average of its own
     if (!data_dir->empty()) config.data.dir = *data_dir;
+    note_cpu_only(config, "finetune");
     torch::manual_seed(static_cast<std::uint64_t>(config.train.seed));
     train::apply_threads(config.train.threads, config.train.precision);
     const auto bench = eval::Benchmark::load(config.data.dir, {*task_name}, config);
     const auto task = bench.task(*task_name);
     Model model(config.model);
     checkpoint.load(checkpoint.served_weights(), *model);
-    const fs::path out = common->out;
     train::MetricsLog log(out / "metrics.jsonl", -1);
     const auto head = train::finetune(model, task, bench, checkpoint.tokenizer(), config, log);
 
