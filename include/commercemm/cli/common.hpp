@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <initializer_list>
+#include <iterator>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -52,6 +53,9 @@ inline Config resolve_config(const CommonOptions& o, const std::optional<Config>
   return config;
 }
 
+/// The keys that choose the tokenizer, which a checkpoint carries.
+inline constexpr std::string_view tokenizer_keys[] = {"data.tokenizer", "data.vocab", "data.merges", "data.ngram"};
+
 /// Refuses --set keys that a checkpoint fixes: the model's sizes (they must match its
 /// weights) and, with `tokenizer` (a resumed run keeps its vocabulary), how text is tokenized.
 inline void refuse_fixed_overrides(const CommonOptions& o, const train::Checkpoint& checkpoint, bool tokenizer) {
@@ -60,10 +64,9 @@ inline void refuse_fixed_overrides(const CommonOptions& o, const train::Checkpoi
     if (key.rfind("model.", 0) == 0)
       throw Error(Location{"--set", 0, assignment}, "the model's sizes come from the checkpoint " +
                                                         checkpoint.path().string() + " and cannot change");
-    for (const char* fixed : {"data.tokenizer", "data.vocab", "data.merges", "data.ngram"})
-      if (tokenizer && key == fixed)
-        throw Error(Location{"--set", 0, assignment}, "the tokenizer comes from the checkpoint " +
-                                                          checkpoint.path().string() + " and cannot change");
+    if (tokenizer && std::find(std::begin(tokenizer_keys), std::end(tokenizer_keys), key) != std::end(tokenizer_keys))
+      throw Error(Location{"--set", 0, assignment}, "the tokenizer comes from the checkpoint " +
+                                                        checkpoint.path().string() + " and cannot change");
   }
 }
 
@@ -73,13 +76,13 @@ inline void refuse_fixed_overrides(const CommonOptions& o, const train::Checkpoi
 inline void refuse_training_overrides(const CommonOptions& o, const char* command,
                                       std::initializer_list<std::string_view> train_keys) {
   static constexpr std::string_view unread[] = {"tasks.", "schedule.", "finetune.", "dist.", "data.augment",
-                                                "data.pair_kinds", "data.pair_sampling", "data.tokenizer",
-                                                "data.vocab", "data.merges", "data.ngram"};
+                                                "data.pair_kinds", "data.pair_sampling"};
   for (const auto& assignment : o.overrides) {
     const std::string_view key = std::string_view(assignment).substr(0, assignment.find('='));
     bool does_nothing = key.rfind("train.", 0) == 0 &&
                         std::find(train_keys.begin(), train_keys.end(), key.substr(6)) == train_keys.end();
     for (const auto prefix : unread) does_nothing = does_nothing || key.rfind(prefix, 0) == 0;
+    for (const auto fixed : tokenizer_keys) does_nothing = does_nothing || key == fixed;
     if (does_nothing)
       throw Error(Location{"--set", 0, assignment}, std::string("does nothing in `") + command +
                                                         "`, which reads the checkpoint's weights and tokenizer");

@@ -146,8 +146,13 @@ inline void validate(const ModelConfig& c, const std::string& file = "") {
 
 namespace presets {
 
-/// Whether model(name) knows `name`.
-inline bool is_preset(std::string_view name) { return name == "tiny" || name == "small" || name == "base"; }
+/// The names model() knows.
+inline constexpr std::string_view names[] = {"tiny", "small", "base"};
+inline bool is_preset(std::string_view name) {
+  for (const auto known : names)
+    if (name == known) return true;
+  return false;
+}
 
 /// The named sizes: "tiny" (seconds on a CPU, for tests), "small" (the demo on 64 px emoji
 /// art), "base" (the paper's sizes: ViT-B/16 image encoder, BERT-base text encoder with the
